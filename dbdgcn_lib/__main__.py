@@ -1,0 +1,5 @@
+import sys
+
+from dbdgcn_lib.cli import main
+
+sys.exit(main())

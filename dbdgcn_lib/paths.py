@@ -1,0 +1,23 @@
+"""Where the course keeps its data, independent of the working directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def repo_root() -> Path | None:
+    """The checkout this package lives in (editable install), or None for a plain install."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").is_file() else None
+
+
+def default_data_root() -> Path:
+    """``$DBDGCN_DATA``, else ``<repo>/data``, else ``~/.cache/dbdgcn``."""
+    env = os.environ.get("DBDGCN_DATA")
+    if env:
+        return Path(env).expanduser()
+    root = repo_root()
+    if root is not None:
+        return root / "data"
+    return Path.home() / ".cache" / "dbdgcn"
