@@ -23,7 +23,8 @@ class CommandError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     from dbdgcn_lib.data import commands as data_commands
     from dbdgcn_lib.models import commands as model_commands
-    from dbdgcn_lib.training import bench, commands as train_commands
+    from dbdgcn_lib.training import bench
+    from dbdgcn_lib.training import commands as train_commands
 
     parser = argparse.ArgumentParser(prog="python -m dbdgcn_lib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
