@@ -49,7 +49,13 @@ def compare(answer, expected, *, rtol: float = 1e-4, atol: float = 1e-6) -> str:
 
 
 def check(name: str, answer, expected, **tolerances) -> str:
-    """Print a one-line verdict on an exercise and return it (see :func:`compare`)."""
+    """Print a one-line verdict on an exercise and return it (see :func:`compare`).
+
+    ``answer=None`` means the reader has not tried yet: the verdict is ``"unanswered"``.
+    """
+    if answer is None:
+        print(f"{name}: no answer yet: replace None with your code")
+        return "unanswered"
     verdict = compare(answer, expected, **tolerances)
     marks = {"exact": "exact: well done", "close": "close: right up to rounding", "wrong": "wrong: try again"}
     detail = ""

@@ -40,3 +40,8 @@ def test_smoke_mode_follows_environment(monkeypatch, env, expected):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert smoke_mode() is expected
+
+
+def test_check_without_answer_says_so(capsys):
+    assert check("ex2", None, [1.0]) == "unanswered"
+    assert "no answer yet" in capsys.readouterr().out

@@ -1,0 +1,10 @@
+"""Label graphs: co-occurrence statistics and the static prior the main branch starts from."""
+
+from dbdgcn_lib.graph.cooccurrence import (
+    conditional_probability,
+    cooccurrence,
+    normalize_adjacency,
+    static_adjacency,
+)
+
+__all__ = ["conditional_probability", "cooccurrence", "normalize_adjacency", "static_adjacency"]

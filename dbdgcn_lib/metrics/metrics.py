@@ -1,0 +1,246 @@
+"""The paper's metrics (ML-GCN's definitions, SPEC section 4), vectorised over images and classes.
+
+Scores are probabilities (sigmoid of the logits); a label is predicted when its score is >= ``threshold``.
+Per class c: Ng = ground-truth positives, Np = predicted positives, Nc = correct positives.
+
+- ``CP = mean_c Nc/Np``, ``CR = mean_c Nc/Ng``, ``CF1 = 2 CP CR / (CP + CR)``;
+- ``OP = sum Nc / sum Np``, ``OR = sum Nc / sum Ng``, ``OF1 = 2 OP OR / (OP + OR)``;
+- AP per class: non-interpolated average precision over the ranking, tied scores grouped into one
+  threshold exactly as scikit-learn's ``average_precision_score``; mAP = mean AP.
+
+Choices where the definitions divide by zero:
+
+- a class with no positive (Ng = 0) has no AP (NaN) and no recall; it is left out of mAP, CP and CR
+  (one class set for all three) with a ``RuntimeWarning``; its false positives still count in OP;
+- a class with positives but no prediction (Np = 0) has precision 0, as in ML-GCN's code
+  (``Np[Np == 0] = 1``), so a model cannot raise CP by staying silent; OP is 0 when nothing is predicted;
+- an F1 whose precision and recall are both 0 is 0.
+
+Everything is in percent. All results are float64 numpy; torch tensors (any device) are accepted.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+METRIC_KEYS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
+
+
+def _as_numpy(array, name: str) -> np.ndarray:
+    if hasattr(array, "detach"):  # a torch tensor, possibly on the GPU or in bf16
+        array = array.detach().float().cpu().numpy()
+    array = np.asarray(array)
+    if array.dtype not in (np.float32, np.float64):  # float32 stays: sorting it is faster and exact
+        array = array.astype(np.float64)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be (N, C) or (N,), got shape {array.shape}")
+    return array
+
+
+def _check(scores, targets) -> tuple[np.ndarray, np.ndarray]:
+    scores = _as_numpy(scores, "scores")
+    targets = _as_numpy(targets, "targets")
+    if scores.shape != targets.shape:
+        raise ValueError(f"scores {scores.shape} and targets {targets.shape} differ in shape")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contain NaN or inf")
+    if not ((targets == 0) | (targets == 1)).all():
+        raise ValueError("targets must be 0/1")
+    return scores, targets
+
+
+def _ranked(scores: np.ndarray, targets: np.ndarray):
+    """Sort every class's scores once (descending) and mark where each group of tied scores ends.
+
+    Returns (C, N) arrays: sorted scores, targets in that order, true positives and predicted positives
+    at each rank, and ``end`` = the rank that closes the tie group each rank belongs to.
+    """
+    s = np.ascontiguousarray(scores.T)
+    order = np.argsort(-s, axis=1)  # the order inside a tie group does not matter: groups are used whole
+    s_sorted = np.take_along_axis(s, order, axis=1)
+    t_sorted = np.take_along_axis(targets.T, order, axis=1)
+    n = s.shape[1]
+    tp = np.cumsum(t_sorted, axis=1, dtype=np.float64)
+    predicted = np.arange(1, n + 1, dtype=np.float64)
+    # A rank closes its group when the next score differs (or it is the last rank).
+    closes = np.ones_like(s_sorted, dtype=bool)
+    closes[:, :-1] = s_sorted[:, 1:] != s_sorted[:, :-1]
+    # For every rank, the first closing rank at or after it: a reverse running minimum.
+    ranks = np.where(closes, np.arange(n), n)
+    end = np.minimum.accumulate(ranks[:, ::-1], axis=1)[:, ::-1]
+    return s_sorted, t_sorted, tp, predicted, closes, end
+
+
+def _warn_no_positive(mask: np.ndarray, names: Sequence[str] | None = None) -> None:
+    missing = np.flatnonzero(mask)
+    if missing.size:
+        labels = [names[i] for i in missing] if names is not None else missing.tolist()
+        shown = ", ".join(map(str, labels[:10])) + (" ..." if len(labels) > 10 else "")
+        warnings.warn(
+            f"{missing.size} class(es) have no positive example ({shown}): left out of mAP, CP and CR",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def average_precision(scores, targets) -> np.ndarray:
+    """Per-class average precision, (C,) float64 in [0, 1]; NaN for a class without positives.
+
+    AP = sum over thresholds of (R_k - R_{k-1}) P_k, one threshold per distinct score (ties grouped),
+    which is the same as averaging, over the positives, the precision at the end of each one's tie group.
+    """
+    return _average_precision(*_check(scores, targets))
+
+
+def _average_precision(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    _, t_sorted, tp, predicted, _, end = _ranked(scores, targets)
+    precision_at_end = np.take_along_axis(tp / predicted, end, axis=1)
+    positives = t_sorted.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ap = (t_sorted * precision_at_end).sum(axis=1) / positives
+    ap[positives == 0] = np.nan
+    return ap
+
+
+def _top_k_mask(scores: np.ndarray, k: int) -> np.ndarray:
+    """True where a score is among its image's k highest (a tie at the k-th place is broken arbitrarily)."""
+    n, c = scores.shape
+    if k >= c:
+        return np.ones_like(scores, dtype=bool)
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    mask = np.zeros_like(scores, dtype=bool)
+    np.put_along_axis(mask, top, True, axis=1)
+    return mask
+
+
+def _counts(scores: np.ndarray, targets: np.ndarray, threshold: float, top_k: int | None):
+    if scores.min(initial=0.0) < 0.0 or scores.max(initial=0.0) > 1.0:
+        raise ValueError("scores must be probabilities in [0, 1]: apply a sigmoid to the logits first")
+    predicted = scores >= threshold
+    if top_k is not None:
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        predicted &= _top_k_mask(scores, top_k)
+    positive = targets > 0.5
+    n_correct = (predicted & positive).sum(axis=0).astype(np.float64)
+    n_predicted = predicted.sum(axis=0).astype(np.float64)
+    n_ground = positive.sum(axis=0).astype(np.float64)
+    return n_correct, n_predicted, n_ground
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+
+def multilabel_metrics(scores, targets, threshold: float = 0.5, top_k: int | None = None) -> dict:
+    """mAP, CP, CR, CF1, OP, OR, OF1 in percent (Table 1; with ``top_k=3``, Table 2's top-3 rule).
+
+    With ``top_k`` a label counts as predicted only if it is among the image's ``top_k`` highest scores
+    *and* >= ``threshold``; mAP does not depend on ``threshold`` or ``top_k``. See the module docstring
+    for classes without positives or predictions.
+    """
+    scores, targets = _check(scores, targets)
+    return _metrics(scores, targets, _average_precision(scores, targets), threshold, top_k)
+
+
+def paper_tables(scores, targets, threshold: float = 0.5, top_k: int = 3) -> dict:
+    """Both of the paper's rows at once, ranking each class once: ``{"table1": ..., "table2": ...}``.
+
+    ``table1`` = ``multilabel_metrics(scores, targets, threshold)``; ``table2`` = the same with
+    ``top_k`` (its mAP equals table1's; the paper's Table 2 omits it).
+    """
+    scores, targets = _check(scores, targets)
+    ap = _average_precision(scores, targets)
+    with warnings.catch_warnings():  # warn about classes without positives once, not twice
+        table1 = _metrics(scores, targets, ap, threshold, None)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table2 = _metrics(scores, targets, ap, threshold, top_k)
+    return {"table1": table1, "table2": table2}
+
+
+def _metrics(scores, targets, ap, threshold: float, top_k: int | None) -> dict:
+    n_correct, n_predicted, n_ground = _counts(scores, targets, threshold, top_k)
+    has_positive = n_ground > 0
+    _warn_no_positive(~has_positive)
+    if not has_positive.any():
+        return {key: float("nan") for key in METRIC_KEYS}
+    nc, npred, ng = n_correct[has_positive], n_predicted[has_positive], n_ground[has_positive]
+    cp = float(np.mean(nc / np.maximum(npred, 1)))
+    cr = float(np.mean(nc / ng))
+    op = float(n_correct.sum() / max(n_predicted.sum(), 1.0))
+    orr = float(n_correct.sum() / n_ground.sum())
+    result = {
+        "mAP": float(np.mean(ap[has_positive])),
+        "CP": cp,
+        "CR": cr,
+        "CF1": _f1(cp, cr),
+        "OP": op,
+        "OR": orr,
+        "OF1": _f1(op, orr),
+    }
+    return {key: 100.0 * value for key, value in result.items()}
+
+
+def per_class_table(scores, targets, names: Sequence[str], threshold: float = 0.5) -> list[dict]:
+    """One row per class, in class order: name, AP, precision, recall, F1 (percent), positives, predicted.
+
+    AP, recall and F1 are NaN for a class without positives (no warning here: the table shows it).
+    ``pandas.DataFrame(rows)`` turns it into a sortable table.
+    """
+    scores, targets = _check(scores, targets)
+    if len(names) != scores.shape[1]:
+        raise ValueError(f"{len(names)} names for {scores.shape[1]} classes")
+    n_correct, n_predicted, n_ground = _counts(scores, targets, threshold, None)
+    ap = _average_precision(scores, targets)
+    precision = n_correct / np.maximum(n_predicted, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = np.where(n_ground > 0, n_correct / n_ground, np.nan)
+        denom = precision + recall
+        f1 = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1), 0.0)
+    f1 = np.where(np.isnan(recall), np.nan, f1)
+    return [
+        {
+            "name": names[c],
+            "AP": 100.0 * ap[c],
+            "precision": 100.0 * precision[c],
+            "recall": 100.0 * recall[c],
+            "F1": 100.0 * f1[c],
+            "positives": int(n_ground[c]),
+            "predicted": int(n_predicted[c]),
+        }
+        for c in range(len(names))
+    ]
+
+
+class PRCurve(NamedTuple):
+    """Precision and recall at each distinct score, thresholds decreasing; ``ap`` summarises the curve."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    thresholds: np.ndarray
+    ap: float
+
+
+def pr_curve(scores, targets, class_index: int) -> PRCurve:
+    """The precision-recall curve of one class (ties grouped; the points scikit-learn's
+    ``precision_recall_curve`` gives, in decreasing-threshold order, without its final (P=1, R=0))."""
+    scores, targets = _check(scores, targets)
+    s = scores[:, [class_index]]
+    t = targets[:, [class_index]]
+    s_sorted, t_sorted, tp, predicted, closes, _ = _ranked(s, t)
+    keep = closes[0]
+    positives = t_sorted[0].sum()
+    if positives == 0:
+        warnings.warn(
+            f"class {class_index} has no positive example: recall is undefined", RuntimeWarning, stacklevel=2
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall = tp[0, keep] / positives
+    precision = tp[0, keep] / predicted[keep]
+    return PRCurve(precision, recall, s_sorted[0, keep], float(_average_precision(s, t)[0]))

@@ -1,0 +1,327 @@
+"""The full models: a ResNet trunk plus a head, built from a ``ModelConfig``.
+
+Variants (SPEC section 2, the rows of the paper's Table 1):
+
+- ``resnet``: global max pool over layer4 + one linear layer (ML-GCN's "ResNet-101 GMP" baseline).
+- ``add_gcn``: SAM on layer4, learned static graph, one dynamic graph, ``s = (s_r + s_m) / 2``.
+- ``db_dgcn``: SAM on layer3 + layer4, co-occurrence static prior, main + auxiliary dynamic
+  branches, ``s = alpha s_r + (1 - alpha) s_m`` with alpha = 0.5.
+
+``add_gcn`` and ``db_dgcn`` are the same graph head with different switches, so every ablation
+between them is one switch away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision.models._api import WeightsEnum
+
+from dbdgcn_lib.models.backbone import BACKBONES, Backbone
+from dbdgcn_lib.models.gcn import STATIC_GRAPHS, DualBranchGCN
+from dbdgcn_lib.models.sam import SemanticAttention, max_score
+
+VARIANTS = ("resnet", "add_gcn", "db_dgcn")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that defines a model's architecture (stored in checkpoints).
+
+    Switches of the graph head and what turning them off costs in parameters
+    (c3 = layer3 channels, C = classes, D = ``embed_dim``):
+
+    - ``multiscale``: SAM also on layer3, V = V3 + V4 (sum), s_m = mean of the two maxima.
+      Off removes one SAM: ``C*c3 + D*c3 + D`` parameters.
+    - ``aux_branch``: the auxiliary dynamic branch on V. Off removes ``2 D^2 + 4 D + 2 D C + C``.
+    - ``static_graph``: ``"cooccurrence"`` (a buffer, no parameters) or ``"learned"`` (``+ C*C``).
+    - ``alpha``: final ``s = alpha s_r + (1 - alpha) s_m``; no parameters.
+    - ``sam_normalize``: V is a mean over positions (divide by H*W) instead of ADD-GCN's sum; no
+      parameters.
+    - ``embed_dim``: D, the channels of V and of the graph layers.
+
+    ``pretrained``: None (random init) or a torchvision weights name such as ``"IMAGENET1K_V1"``.
+    For ``resnet`` the graph fields are unused.
+    """
+
+    variant: str = "db_dgcn"
+    num_classes: int = 80
+    backbone: str = "resnet101"
+    pretrained: str | None = None
+    multiscale: bool = True
+    aux_branch: bool = True
+    static_graph: str | None = "cooccurrence"
+    alpha: float = 0.5
+    embed_dim: int = 1024
+    sam_normalize: bool = True
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r}; choose from {VARIANTS}")
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose from {BACKBONES}")
+        if self.num_classes < 1 or self.embed_dim < 1:
+            raise ValueError("num_classes and embed_dim must be positive")
+        if self.variant != "resnet":
+            if self.static_graph not in STATIC_GRAPHS:
+                raise ValueError(f"unknown static_graph {self.static_graph!r}; choose from {STATIC_GRAPHS}")
+            if not 0.0 <= self.alpha <= 1.0:
+                raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PRESETS: dict[str, ModelConfig] = {
+    "resnet": ModelConfig(
+        variant="resnet", multiscale=False, aux_branch=False, static_graph=None, sam_normalize=False
+    ),
+    "add_gcn": ModelConfig(
+        variant="add_gcn", multiscale=False, aux_branch=False, static_graph="learned", sam_normalize=False
+    ),
+    "db_dgcn": ModelConfig(variant="db_dgcn"),
+}
+SWITCHES = ("multiscale", "aux_branch", "static_graph", "alpha", "embed_dim", "sam_normalize")
+
+
+class PerClassLinear(nn.Module):
+    """One binary classifier per class on its own node: ``s_r[c] = w_c . Z[:, c] + b_c``.
+
+    Z (B, D, C) -> (B, C). ADD-GCN computes all C x C products with ``Conv1d(D, C)`` and keeps the
+    diagonal; this computes the diagonal only (same ``C*D + C`` parameters).
+    """
+
+    def __init__(self, dim: int, num_classes: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_classes, dim))
+        self.bias = nn.Parameter(torch.empty(num_classes))
+        bound = dim**-0.5  # nn.Conv1d / nn.Linear's default range
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("bdc,cd->bc", z, self.weight) + self.bias
+
+
+class GlobalMaxPoolHead(nn.Module):
+    """``resnet`` variant: logits = Linear(GMP(x4)). One score, so ``s_r`` and ``s_m`` are the logits.
+
+    Its ``activation_maps`` are class activation maps (the linear layer applied at every position of
+    x4, Zhou et al. 2016); their max is not the logit, since max and linear do not commute.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__()
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def forward(self, x3: torch.Tensor, x4: torch.Tensor, return_intermediates: bool = False) -> dict:
+        logits = self.fc(x4.amax(dim=(2, 3)))
+        out = {"logits": logits, "s_r": logits, "s_m": logits}
+        if return_intermediates:
+            maps = torch.einsum("bkhw,ck->bchw", x4, self.fc.weight) + self.fc.bias[:, None, None]
+            out.update(
+                activation_maps=maps,
+                dynamic_adjacency=None,
+                dynamic_adjacency_aux=None,
+                category_features=None,
+            )
+        return out
+
+
+class GraphHead(nn.Module):
+    """SAM (one or two scales) -> dual-branch GCN -> per-class scores; see ``ModelConfig`` switches."""
+
+    def __init__(self, config: ModelConfig, channels: tuple[int, int], adjacency=None):
+        super().__init__()
+        c3, c4 = channels
+        num_classes, dim = config.num_classes, config.embed_dim
+        self.alpha = config.alpha
+        self.sam_layer4 = SemanticAttention(c4, num_classes, dim, normalize=config.sam_normalize)
+        self.sam_layer3 = (
+            SemanticAttention(c3, num_classes, dim, normalize=config.sam_normalize)
+            if config.multiscale
+            else None
+        )
+        self.gcn = DualBranchGCN(
+            dim,
+            num_classes,
+            static_graph=config.static_graph,
+            aux_branch=config.aux_branch,
+            adjacency=adjacency,
+        )
+        self.classifier = PerClassLinear(dim, num_classes)
+
+    def forward(self, x3: torch.Tensor, x4: torch.Tensor, return_intermediates: bool = False) -> dict:
+        v, maps = self.sam_layer4(x4)
+        s_m = max_score(maps)
+        if self.sam_layer3 is not None:
+            v3, maps3 = self.sam_layer3(x3)
+            v = v + v3
+            s_m = (s_m + max_score(maps3)) / 2
+        z, adjacency, aux_adjacency = self.gcn(v)
+        s_r = self.classifier(z)
+        out = {"logits": self.alpha * s_r + (1.0 - self.alpha) * s_m, "s_r": s_r, "s_m": s_m}
+        if return_intermediates:
+            out.update(
+                activation_maps=maps,
+                dynamic_adjacency=adjacency,
+                dynamic_adjacency_aux=aux_adjacency,
+                category_features=v,
+            )
+        return out
+
+
+class MultiLabelGCN(nn.Module):
+    """Backbone + head. ``model(x)`` -> dict (see ``forward``); ``model.config`` records the build."""
+
+    def __init__(self, config: ModelConfig, *, adjacency=None):
+        super().__init__()
+        self.config = config
+        self.backbone = Backbone.from_name(config.backbone, weights=config.pretrained)
+        if config.variant == "resnet":
+            if adjacency is not None:
+                raise ValueError("the resnet variant has no graph; adjacency must be None")
+            self.head = GlobalMaxPoolHead(self.backbone.channels[1], config.num_classes)
+        else:
+            self.head = GraphHead(config, self.backbone.channels, adjacency)
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) -> x3 (B, c3, H/16, W/16), x4 (B, c4, H/32, W/32)."""
+        return self.backbone(x)
+
+    def forward_head(self, x3: torch.Tensor, x4: torch.Tensor, return_intermediates: bool = False) -> dict:
+        return self.head(x3, x4, return_intermediates)
+
+    def forward(self, x: torch.Tensor, return_intermediates: bool = False) -> dict:
+        """(B, 3, H, W) -> dict: ``logits`` (B, C) = s (apply sigmoid for probabilities), ``s_r``, ``s_m``.
+
+        With ``return_intermediates=True`` also:
+
+        - ``activation_maps`` (B, C, H/32, W/32): pre-sigmoid class maps M of the layer4 scale (the
+          one both variants have; sigmoid gives SAM's attention);
+        - ``dynamic_adjacency`` (B, C, C): A_d of the main branch, row i = what node i aggregates
+          (None for ``resnet``); ``dynamic_adjacency_aux``: the auxiliary branch's, or None;
+        - ``category_features`` (B, D, C): V, fused over scales (None for ``resnet``).
+        """
+        x3, x4 = self.forward_features(x)
+        return self.forward_head(x3, x4, return_intermediates)
+
+    @torch.no_grad()
+    def set_static_adjacency(self, adjacency) -> None:
+        """Replace the co-occurrence prior (C, C): ``static_adjacency(*cooccurrence(train_labels))``."""
+        if not isinstance(self.head, GraphHead):
+            raise ValueError("the resnet variant has no graph")
+        self.head.gcn.static.set_adjacency(adjacency)
+
+    def parameter_count(self, part: str = "all") -> int:
+        """Number of parameters of ``"all"``, ``"backbone"`` or ``"head"`` (buffers excluded)."""
+        modules = {"all": self, "backbone": self.backbone, "head": self.head}
+        if part not in modules:
+            raise ValueError(f"part must be one of {tuple(modules)}")
+        return sum(p.numel() for p in modules[part].parameters())
+
+    def summary(self) -> str:
+        """One line describing the architecture, e.g. for logs and notebook output."""
+        c = self.config
+        init = f"ImageNet {c.pretrained}" if c.pretrained else "random init"
+        parts = [f"{c.variant}: {c.backbone} ({init})"]
+        if c.variant == "resnet":
+            parts.append("GMP + linear")
+        else:
+            prior = ""
+            if c.static_graph == "cooccurrence":
+                eye = torch.eye(c.num_classes, device=self.head.gcn.static.adjacency.device)
+                is_eye = self.head.gcn.static.adjacency.is_meta or torch.equal(
+                    self.head.gcn.static.adjacency, eye
+                )
+                prior = " (prior not set: identity)" if is_eye else " (prior set)"
+            scales = "layer3+layer4" if c.multiscale else "layer4"
+            pooling = "mean" if c.sam_normalize else "sum"
+            branches = "main + aux" if c.aux_branch else "main"
+            parts += [
+                f"SAM {scales} -> D={c.embed_dim} ({pooling} over positions)",
+                f"static graph {c.static_graph}{prior}",
+                f"dynamic GCN {branches}",
+                f"s = {c.alpha:g} s_r + {1 - c.alpha:g} s_m",
+            ]
+        parts += [f"{c.num_classes} classes", f"{self.parameter_count() / 1e6:.2f}M parameters"]
+        return " | ".join(parts)
+
+
+def _weights_name(pretrained, backbone: str) -> str | None:
+    """``pretrained`` (False/None, True, a name or a weights enum) -> the name stored in the config."""
+    if pretrained is None or pretrained is False:
+        return None
+    if backbone == "tiny":
+        raise ValueError("the tiny backbone has no pretrained weights; use pretrained=False")
+    if pretrained is True:
+        return "IMAGENET1K_V1"  # what torchvision's old pretrained=True gave ML-GCN and ADD-GCN
+    if isinstance(pretrained, WeightsEnum):
+        expected = f"ResNet{backbone.removeprefix('resnet')}_Weights"
+        if type(pretrained).__name__ != expected:
+            raise TypeError(f"{pretrained!r} are not weights for {backbone} (expected {expected})")
+        return pretrained.name
+    if isinstance(pretrained, str):
+        return pretrained
+    raise TypeError(f"pretrained must be a bool, a weights name or enum, got {type(pretrained).__name__}")
+
+
+def build_model(
+    variant: str = "db_dgcn",
+    num_classes: int = 80,
+    backbone: str = "resnet101",
+    pretrained=False,
+    *,
+    adjacency=None,
+    **switches,
+) -> MultiLabelGCN:
+    """Build a variant, optionally changing its switches (``SWITCHES``; see ``ModelConfig``).
+
+    ``pretrained``: False (random init: say so), True (``"IMAGENET1K_V1"``, the checkpoint ML-GCN
+    and ADD-GCN used), or a torchvision weights name / enum (``"DEFAULT"`` = ``IMAGENET1K_V2``).
+    Offline without the file raises ``WeightsUnavailableError``. ``adjacency``: the (C, C) static
+    prior for ``static_graph="cooccurrence"`` (or set it later with ``set_static_adjacency``).
+
+    >>> build_model("db_dgcn", 20, "tiny", aux_branch=False).config.aux_branch
+    False
+    """
+    if variant not in PRESETS:
+        raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+    unknown = sorted(set(switches) - set(SWITCHES))
+    if unknown:
+        raise TypeError(f"unknown switches {unknown}; choose from {SWITCHES}")
+    if variant == "resnet" and switches:
+        raise ValueError(f"the resnet variant has no graph head; switches {sorted(switches)} do not apply")
+    config = dataclasses.replace(
+        PRESETS[variant],
+        num_classes=num_classes,
+        backbone=backbone,
+        pretrained=_weights_name(pretrained, backbone),
+        **switches,
+    )
+    return MultiLabelGCN(config, adjacency=adjacency)
+
+
+def parameter_groups(model: MultiLabelGCN, lr_backbone: float, lr_head: float, weight_decay: float) -> list:
+    """Two optimizer groups: the pretrained trunk at ``lr_backbone`` and everything new at ``lr_head``.
+
+    Weight decay applies to all parameters, as ADD-GCN does. Each group carries a ``name``
+    (``"backbone"`` / ``"head"``) for logging; torch optimizers keep extra keys.
+    """
+    return [
+        {
+            "name": "backbone",
+            "params": list(model.backbone.parameters()),
+            "lr": lr_backbone,
+            "weight_decay": weight_decay,
+        },
+        {
+            "name": "head",
+            "params": list(model.head.parameters()),
+            "lr": lr_head,
+            "weight_decay": weight_decay,
+        },
+    ]

@@ -1,0 +1,141 @@
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from dbdgcn_lib.graph import conditional_probability, cooccurrence, normalize_adjacency, static_adjacency
+
+# 5 images, 4 classes; class 3 never occurs.
+LABELS = np.array(
+    [
+        [1, 1, 0, 0],
+        [1, 1, 0, 0],
+        [1, 0, 1, 0],
+        [0, 1, 0, 0],
+        [1, 0, 0, 0],
+    ]
+)
+
+
+def brute_force(labels):
+    n, c = labels.shape
+    nums = np.zeros(c, dtype=np.int64)
+    counts = np.zeros((c, c), dtype=np.int64)
+    for row in labels:
+        present = [k for k in range(c) if row[k]]
+        for i in present:
+            nums[i] += 1
+        for i, j in itertools.permutations(present, 2):
+            counts[i, j] += 1
+    return nums, counts
+
+
+@pytest.mark.parametrize("kind", ["numpy", "torch_float", "torch_uint8"])
+def test_cooccurrence_matches_brute_force(kind):
+    rng = np.random.default_rng(0)
+    labels = (rng.random((60, 7)) < 0.35).astype(np.int64)
+    given = {
+        "numpy": labels,
+        "torch_float": torch.tensor(labels, dtype=torch.float32),
+        "torch_uint8": torch.tensor(labels, dtype=torch.uint8),
+    }[kind]
+    nums, counts = cooccurrence(given)
+    expected_nums, expected_counts = brute_force(labels)
+    assert nums.dtype == np.int64 and counts.dtype == np.int64
+    np.testing.assert_array_equal(nums, expected_nums)
+    np.testing.assert_array_equal(counts, expected_counts)
+    assert (np.diag(counts) == 0).all()
+    np.testing.assert_array_equal(counts, counts.T)
+
+
+def test_cooccurrence_rejects_non_binary_labels():
+    with pytest.raises(ValueError, match="0 and 1"):
+        cooccurrence(np.array([[0, 2], [1, 0]]))
+    with pytest.raises(ValueError, match=r"\(N, C\)"):
+        cooccurrence(np.array([0, 1]))
+
+
+def test_conditional_probability_hand_computed():
+    nums, counts = cooccurrence(LABELS)
+    np.testing.assert_array_equal(nums, [4, 3, 1, 0])
+    expected = np.array(
+        [
+            [0, 2 / 4, 1 / 4, 0],
+            [2 / 3, 0, 0, 0],
+            [1, 0, 0, 0],
+            [0, 0, 0, 0],  # never-seen class: a zero row, not NaN
+        ]
+    )
+    np.testing.assert_allclose(conditional_probability(nums, counts), expected)
+
+
+@pytest.mark.parametrize(
+    ("tau", "expected"),
+    [
+        (  # default: 0 -> 1 (0.5), 1 -> 0 (2/3), 2 -> 0 (1); class 3 keeps only itself
+            0.4,
+            [[0.8, 0.2, 0, 0], [0.2, 0.8, 0, 0], [0.2, 0, 0.8, 0], [0, 0, 0, 1]],
+        ),
+        (  # P(2 | 0) = 0.25 == tau passes (>=): p shared by two neighbours
+            0.25,
+            [[0.8, 0.1, 0.1, 0], [0.2, 0.8, 0, 0], [0.2, 0, 0.8, 0], [0, 0, 0, 1]],
+        ),
+        (  # only P = 1 (class 2 always with class 0); rows without neighbours keep diagonal 1
+            1.0,
+            [[1, 0, 0, 0], [0, 1, 0, 0], [0.2, 0, 0.8, 0], [0, 0, 0, 1]],
+        ),
+        (  # tau = 0: complete graph, even for the never-seen class
+            0.0,
+            [[0.8 if i == j else 0.2 / 3 for j in range(4)] for i in range(4)],
+        ),
+    ],
+)
+def test_static_adjacency_hand_computed(tau, expected):
+    a = static_adjacency(*cooccurrence(LABELS), tau=tau, p=0.2)
+    assert a.dtype == np.float32 and a.shape == (4, 4)
+    np.testing.assert_allclose(a, np.array(expected), atol=1e-7)
+    np.testing.assert_allclose(a.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_static_adjacency_threshold_is_inclusive_at_default_tau():
+    # P(1 | 0) = 2/5 = 0.4 exactly: an edge; P(2 | 0) = 1/5: none
+    labels = np.array([[1, 1, 0], [1, 1, 0], [1, 0, 1], [1, 0, 0], [1, 0, 0]])
+    a = static_adjacency(*cooccurrence(labels))
+    np.testing.assert_allclose(a[0], [0.8, 0.2, 0.0])
+
+
+def test_static_adjacency_never_seen_class_row_and_column():
+    a = static_adjacency(*cooccurrence(LABELS))
+    np.testing.assert_array_equal(a[3], [0, 0, 0, 1])
+    np.testing.assert_array_equal(a[:3, 3], [0, 0, 0])
+
+
+@pytest.mark.parametrize(("p", "diag"), [(0.0, 1.0), (1.0, 0.0)])
+def test_static_adjacency_extreme_p(p, diag):
+    a = static_adjacency(*cooccurrence(LABELS), tau=0.4, p=p)
+    assert a[0, 0] == diag and a[0, 1] == 1.0 - diag
+    assert a[3, 3] == 1.0  # no neighbour: itself whatever p
+
+
+@pytest.mark.parametrize("kwargs", [{"tau": -0.1}, {"tau": 1.5}, {"p": -0.5}, {"p": 2.0}])
+def test_static_adjacency_rejects_out_of_range(kwargs):
+    with pytest.raises(ValueError):
+        static_adjacency(*cooccurrence(LABELS), **kwargs)
+
+
+def test_normalize_adjacency_hand_computed_and_zero_row():
+    a = np.array([[1.0, 1.0, 0.0], [1.0, 3.0, 0.0], [0.0, 0.0, 0.0]])
+    d = 1 / np.sqrt([2.0, 4.0])
+    expected = np.array([[d[0] * d[0], d[0] * d[1], 0], [d[1] * d[0], 3 * d[1] * d[1], 0], [0, 0, 0]])
+    np.testing.assert_allclose(normalize_adjacency(a), expected)
+    out_t = normalize_adjacency(torch.tensor(a, dtype=torch.float32))
+    assert isinstance(out_t, torch.Tensor) and out_t.dtype == torch.float32
+    np.testing.assert_allclose(out_t.numpy(), expected, rtol=1e-6)
+
+
+def test_normalize_adjacency_leaves_static_prior_unchanged():
+    rng = np.random.default_rng(1)
+    labels = (rng.random((200, 10)) < 0.3).astype(int)
+    a = static_adjacency(*cooccurrence(labels), tau=0.3)
+    np.testing.assert_allclose(normalize_adjacency(a), a, atol=1e-6)

@@ -1,0 +1,215 @@
+"""The trainer on the tiny synthetic set: resume equality, crash-safe checkpoints, the NaN stop, DDP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from dbdgcn_lib.data import CocoMultiLabel, make_synthetic, test_transform
+from dbdgcn_lib.metrics import multilabel_metrics
+from dbdgcn_lib.training import (
+    CheckpointError,
+    NonFiniteLossError,
+    Trainer,
+    get_preset,
+    load_checkpoint,
+    make_loader,
+    model_from_checkpoint,
+    parse_assignments,
+    predict_loader,
+    save_checkpoint,
+)
+from dbdgcn_lib.training import checkpoint as checkpoint_module
+from dbdgcn_lib.training import trainer as trainer_module
+from dbdgcn_lib.training.distributed import DistInfo, init_distributed
+
+# The tiny validation split lacks a few classes; metrics warn about it, as they should.
+pytestmark = pytest.mark.filterwarnings("ignore:.*no positive example:RuntimeWarning")
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    return make_synthetic(tmp_path_factory.mktemp("data") / "synthetic", size="tiny")
+
+
+def tiny_config(root, **overrides):
+    """The smoke preset shrunk to seconds: ~45 labelled images of 64 px, 5 steps of 8 per epoch."""
+    settings = dict(
+        data=str(root), image_size=64, batch_size=8, epochs=1, log_every=2, switches={"embed_dim": 16}
+    )
+    settings.update(overrides)
+    return get_preset("smoke", **settings)
+
+
+def fit(config, out=None, resume=False):
+    trainer = Trainer(config, out, resume=resume, progress=False, verbose=False)
+    trainer.fit()
+    return trainer
+
+
+def without_times(history):
+    return [{k: v for k, v in row.items() if "time" not in k and "per_s" not in k} for row in history]
+
+
+def assert_same_weights(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_presets_and_overrides():
+    paper = get_preset("paper")
+    assert (paper.lr_head, paper.lr_backbone, paper.weight_decay, paper.momentum) == (0.5, 0.05, 1e-3, 0.9)
+    assert (paper.batch_size, paper.image_size, paper.epochs, paper.milestones) == (18, 448, 50, (30, 40))
+    assert (paper.backbone, paper.pretrained, paper.train_split) == (
+        "resnet101",
+        "IMAGENET1K_V1",
+        "train2014",
+    )
+    add = get_preset("add_gcn")
+    assert (add.lr_head, add.lr_backbone, add.weight_decay, add.batch_size) == (0.05, 0.005, 1e-4, 16)
+    with pytest.raises(ValueError, match="unknown preset 'papr'; choose from paper, add_gcn, smoke"):
+        get_preset("papr")
+    with pytest.raises(ValueError, match="unknown training setting"):
+        get_preset("paper", learning_rate=0.1)
+    with pytest.raises(ValueError, match="bad amp"):
+        get_preset("paper", amp="fp8")
+    parsed = parse_assignments(["milestones=5,8", "pretrained=none", "compile=true", "switches.alpha=0.7"])
+    assert parsed == {"milestones": (5, 8), "pretrained": None, "compile": True, "switches": {"alpha": 0.7}}
+    assert get_preset("smoke", **parsed).switches == {"embed_dim": 128, "alpha": 0.7}  # merged
+
+
+def test_resume_equals_uninterrupted_training(tiny_root, tmp_path):
+    straight = fit(tiny_config(tiny_root, epochs=2), tmp_path / "straight")
+    fit(tiny_config(tiny_root, epochs=1), tmp_path / "stopped")
+    resumed = fit(tiny_config(tiny_root, epochs=2), tmp_path / "stopped", resume=True)
+    assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
+    assert without_times(straight.history) == without_times(resumed.history)
+    assert straight.optimizer.param_groups[0]["lr"] == resumed.optimizer.param_groups[0]["lr"]
+    # The run learned something and the files are there: one log row per epoch, best by mAP.
+    assert straight.history[0]["train_loss"] != straight.history[1]["train_loss"]
+    rows = [json.loads(line) for line in (tmp_path / "stopped" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    best = load_checkpoint(tmp_path / "stopped" / "best.pt")
+    assert best["best_mAP"] == max(r["val_mAP"] for r in rows)
+
+
+def test_augmentation_does_not_depend_on_worker_count(tiny_root):
+    a = fit(tiny_config(tiny_root, workers=0))
+    b = fit(tiny_config(tiny_root, workers=1))  # crops and flips drawn in another process
+    assert_same_weights(a.model.state_dict(), b.model.state_dict())
+
+
+def test_resume_refuses_another_variant_or_settings(tiny_root, tmp_path):
+    fit(tiny_config(tiny_root), tmp_path / "run")
+    with pytest.raises(CheckpointError, match="holds a db_dgcn model, not add_gcn"):
+        Trainer(tiny_config(tiny_root, variant="add_gcn", epochs=2), tmp_path / "run", resume=True)
+    with pytest.raises(CheckpointError, match="lr_head"):
+        Trainer(tiny_config(tiny_root, lr_head=0.3, epochs=2), tmp_path / "run", resume=True)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        Trainer(tiny_config(tiny_root), tmp_path / "elsewhere", resume=True)
+
+
+def test_interrupted_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"format": checkpoint_module.FORMAT, "epoch": 1, "w": torch.arange(4.0)})
+    real_save = torch.save
+
+    def crash_midway(obj, f, *args, **kwargs):
+        f.write(b"PK\x03\x04 half a zip")  # the beginning of a checkpoint, then the process "dies"
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module.torch, "save", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"format": checkpoint_module.FORMAT, "epoch": 2, "w": torch.zeros(4)})
+    monkeypatch.setattr(checkpoint_module.torch, "save", real_save)
+    ckpt = load_checkpoint(path)
+    assert ckpt["epoch"] == 1 and torch.equal(ckpt["w"], torch.arange(4.0))
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    # A file that really is truncated is refused with a clear error, not a traceback from zipfile.
+    (tmp_path / "broken.pt").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(tmp_path / "broken.pt")
+
+
+def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tiny_root, tmp_path, monkeypatch):
+    trainer = Trainer(tiny_config(tiny_root, epochs=2), tmp_path, progress=False, verbose=False)
+    steps = len(trainer.train_loader)
+    calls = {"n": 0}
+    real_loss = trainer_module.compute_loss
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == steps + 3 else loss  # epoch 2, step 3
+
+    monkeypatch.setattr(trainer_module, "compute_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match=rf"epoch 2, step 3 of {steps}.*last.pt \(epoch 1\)"):
+        trainer.fit()
+    assert calls["n"] == steps + 4  # stopped at the first check after the bad step (log_every=2)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values() if t.is_floating_point())
+    assert not all(torch.isfinite(p).all() for p in trainer.model.parameters())  # memory was poisoned
+
+
+# ---------------------------------------------------------------------------------------------
+# DDP: two CPU processes with gloo
+# ---------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, root: str, out: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+    )
+    torch.set_num_threads(1)
+    info = init_distributed("cpu")
+    assert info == DistInfo(rank, world_size, rank)
+    # DDP training for one epoch (rank 0 writes the checkpoint), then a sharded evaluation.
+    trainer = Trainer(tiny_config(root, batch_size=4), out, progress=False, verbose=False)
+    trainer.fit()
+    metrics = trainer.evaluate()
+    # An odd-sized set: the sampler pads one shard with a duplicate that must be dropped.
+    subset = torch.utils.data.Subset(trainer.val_set, range(13))
+    loader = make_loader(subset, 4, train=False, workers=0, device=torch.device("cpu"), dist=info)
+    scores, targets = predict_loader(trainer.model, loader, torch.device("cpu"), amp="none")
+    if rank == 0:
+        np.savez(os.path.join(out, "ddp.npz"), s=scores["s"], targets=targets)
+        with open(os.path.join(out, "ddp_metrics.json"), "w") as f:
+            json.dump(metrics, f)
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_gathered_metrics_equal_single_process(tiny_root, tmp_path):
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tiny_root), str(tmp_path)), nprocs=2, join=True)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
+    model = model_from_checkpoint(ckpt)
+    val = CocoMultiLabel(tiny_root, "val", transform=test_transform(64))
+    loader = make_loader(val, 7, train=False, workers=0, device=torch.device("cpu"))
+    scores, targets = predict_loader(model, loader, torch.device("cpu"), amp="none")
+    single = {name: multilabel_metrics(s, targets) for name, s in scores.items()}
+    gathered = json.loads((tmp_path / "ddp_metrics.json").read_text())
+    for name in single:
+        for key, value in single[name].items():
+            assert gathered[name][key] == pytest.approx(value, abs=1e-9, nan_ok=True), (name, key)
+    ddp = np.load(tmp_path / "ddp.npz")
+    assert ddp["s"].shape == (13, 20)
+    np.testing.assert_allclose(ddp["s"], scores["s"][:13], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ddp["targets"], targets[:13])
