@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 
 import numpy as np
@@ -36,6 +37,14 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*no positive example:RuntimeWar
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory):
     return make_synthetic(tmp_path_factory.mktemp("data") / "synthetic", size="tiny")
+
+
+@pytest.fixture(scope="module")
+def first_epoch(tiny_root, tmp_path_factory):
+    """A run folder after one epoch of ``tiny_config`` (tests copy it before writing)."""
+    out = tmp_path_factory.mktemp("run") / "first"
+    fit(tiny_config(tiny_root), out)
+    return out
 
 
 def tiny_config(root, **overrides):
@@ -85,9 +94,9 @@ def test_presets_and_overrides():
     assert get_preset("smoke", **parsed).switches == {"embed_dim": 128, "alpha": 0.7}  # merged
 
 
-def test_resume_equals_uninterrupted_training(tiny_root, tmp_path):
+def test_resume_equals_uninterrupted_training(tiny_root, first_epoch, tmp_path):
     straight = fit(tiny_config(tiny_root, epochs=2), tmp_path / "straight")
-    fit(tiny_config(tiny_root, epochs=1), tmp_path / "stopped")
+    shutil.copytree(first_epoch, tmp_path / "stopped")  # trained 1 epoch, then stopped
     resumed = fit(tiny_config(tiny_root, epochs=2), tmp_path / "stopped", resume=True)
     assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
     assert without_times(straight.history) == without_times(resumed.history)
@@ -100,18 +109,17 @@ def test_resume_equals_uninterrupted_training(tiny_root, tmp_path):
     assert best["best_mAP"] == max(r["val_mAP"] for r in rows)
 
 
-def test_augmentation_does_not_depend_on_worker_count(tiny_root):
-    a = fit(tiny_config(tiny_root, workers=0))
-    b = fit(tiny_config(tiny_root, workers=1))  # crops and flips drawn in another process
-    assert_same_weights(a.model.state_dict(), b.model.state_dict())
+def test_augmentation_does_not_depend_on_worker_count(tiny_root, first_epoch):
+    in_worker = fit(tiny_config(tiny_root, workers=1))  # crops and flips drawn in another process
+    in_main = load_checkpoint(first_epoch / "last.pt")["model"]  # workers=0
+    assert_same_weights(in_main, in_worker.model.state_dict())
 
 
-def test_resume_refuses_another_variant_or_settings(tiny_root, tmp_path):
-    fit(tiny_config(tiny_root), tmp_path / "run")
+def test_resume_refuses_another_variant_or_settings(tiny_root, first_epoch, tmp_path):
     with pytest.raises(CheckpointError, match="holds a db_dgcn model, not add_gcn"):
-        Trainer(tiny_config(tiny_root, variant="add_gcn", epochs=2), tmp_path / "run", resume=True)
+        Trainer(tiny_config(tiny_root, variant="add_gcn", epochs=2), first_epoch, resume=True)
     with pytest.raises(CheckpointError, match="lr_head"):
-        Trainer(tiny_config(tiny_root, lr_head=0.3, epochs=2), tmp_path / "run", resume=True)
+        Trainer(tiny_config(tiny_root, lr_head=0.3, epochs=2), first_epoch, resume=True)
     with pytest.raises(CheckpointError, match="nothing to resume"):
         Trainer(tiny_config(tiny_root), tmp_path / "elsewhere", resume=True)
 
@@ -138,8 +146,11 @@ def test_interrupted_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch)
         load_checkpoint(tmp_path / "broken.pt")
 
 
-def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tiny_root, tmp_path, monkeypatch):
-    trainer = Trainer(tiny_config(tiny_root, epochs=2), tmp_path, progress=False, verbose=False)
+def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(
+    tiny_root, first_epoch, tmp_path, monkeypatch
+):
+    run = shutil.copytree(first_epoch, tmp_path / "run")
+    trainer = Trainer(tiny_config(tiny_root, epochs=2), run, resume=True, progress=False, verbose=False)
     steps = len(trainer.train_loader)
     calls = {"n": 0}
     real_loss = trainer_module.compute_loss
@@ -147,15 +158,15 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(tiny_root, tmp_p
     def poisoned(*args, **kwargs):
         calls["n"] += 1
         loss = real_loss(*args, **kwargs)
-        return loss * float("nan") if calls["n"] == steps + 3 else loss  # epoch 2, step 3
+        return loss * float("nan") if calls["n"] == 3 else loss  # epoch 2, step 3
 
     monkeypatch.setattr(trainer_module, "compute_loss", poisoned)
     with pytest.raises(NonFiniteLossError, match=rf"epoch 2, step 3 of {steps}.*last.pt \(epoch 1\)"):
         trainer.fit()
-    assert calls["n"] == steps + 4  # stopped at the first check after the bad step (log_every=2)
-    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert calls["n"] == 4  # stopped at the first check after the bad step (log_every=2)
+    ckpt = load_checkpoint(run / "last.pt")
     assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
-    assert all(torch.isfinite(t).all() for t in ckpt["model"].values() if t.is_floating_point())
+    assert_same_weights(ckpt["model"], load_checkpoint(first_epoch / "last.pt")["model"])
     assert not all(torch.isfinite(p).all() for p in trainer.model.parameters())  # memory was poisoned
 
 

@@ -60,22 +60,9 @@ from dbdgcn_lib.utils import get_device, seed_everything
 # Model outputs -> the names metrics and logs use for them.
 BRANCHES = {"logits": "s", "s_r": "s_r", "s_m": "s_m"}
 # Settings a resumed run may not change: the restored optimizer and scheduler would silently ignore them.
-RESUME_FIXED = (
-    "dataset",
-    "train_split",
-    "variant",
-    "backbone",
-    "pretrained",
-    "switches",
-    "tau",
-    "p",
-    "lr_head",
-    "lr_backbone",
-    "momentum",
-    "weight_decay",
-    "milestones",
-    "gamma",
-    "seed",
+RESUME_FIXED = tuple(
+    "dataset train_split variant backbone pretrained switches tau p "
+    "lr_head lr_backbone momentum weight_decay milestones gamma seed".split()
 )
 
 
@@ -333,11 +320,11 @@ def make_loader(
 
 
 class Trainer:
-    """Train ``config`` and write ``out``: ``last.pt``, ``best.pt``, ``log.jsonl``, ``config.json``.
+    """Train ``config`` and write ``out``: ``last.pt``, ``best.pt``, ``log.jsonl``, ``config.json``::
 
-    >>> trainer = Trainer(get_preset("smoke"), "runs/smoke")   # doctest: +SKIP
-    >>> history = trainer.fit()                                 # one dict per epoch
-    >>> trainer.evaluate()["s"]["mAP"]
+        trainer = Trainer(get_preset("smoke"), "runs/smoke")
+        history = trainer.fit()              # one dict per epoch, as in log.jsonl
+        trainer.evaluate()["s"]["mAP"]       # metrics of s, s_r and s_m on the validation split
 
     ``resume=True`` continues from ``out/last.pt`` (model, optimizer, scheduler, scaler, epoch,
     RNG states, history). Under ``torchrun`` each process trains its shard and only rank 0 writes.
