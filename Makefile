@@ -72,7 +72,7 @@ notebooks: $(STAMP)
 	$(RUN) $(SMOKE) python scripts/run_notebooks.py
 
 clean:
-	rm -rf .pytest_cache .ruff_cache build dist $(SYNTHETIC)
+	rm -rf .pytest_cache .ruff_cache build dist $(SYNTHETIC) data/synthetic-* runs/notebook*
 	find . -path ./$(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints \) -print \
 		| xargs rm -rf
 

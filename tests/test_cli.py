@@ -9,6 +9,7 @@ import re
 import shutil
 
 import pytest
+import torch
 
 from dbdgcn_lib.cli import main
 from dbdgcn_lib.data import make_synthetic
@@ -16,6 +17,14 @@ from dbdgcn_lib.data import make_synthetic
 pytestmark = pytest.mark.filterwarnings("ignore:.*no positive example:RuntimeWarning")
 
 TINY = ["--image-size", "64", "--batch-size", "8", "--set", "switches.embed_dim=16", "--no-progress"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def keep_thread_count():
+    """The smoke preset sets torch's thread count for the process; give later tests theirs back."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +122,13 @@ def test_evaluate_refuses_data_with_other_classes(run, tmp_path, capsys):
     (other / "annotations" / "instances_val.json").write_text(json.dumps(annotations))
     err = error_of(["evaluate", "--checkpoint", str(out / "best.pt"), "--data", str(other)], capsys)
     assert "trained on 20 classes, but the data has 19" in err
+
+
+def test_evaluate_json_creates_its_folder(run, tmp_path, capsys):
+    _, out, _ = run
+    target = tmp_path / "new" / "folder" / "eval.json"
+    assert (
+        main(["evaluate", "--checkpoint", str(out / "best.pt"), "--workers", "0", "--json", str(target)]) == 0
+    )
+    written = json.loads(target.read_text())
+    assert written["checkpoint"] == str(out / "best.pt") and "split" in written

@@ -216,6 +216,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print(f"{args.checkpoint}: {ckpt['variant']}, epoch {ckpt['epoch']}, {split} ({len(targets)} images)")
     print(format_rows(rows))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(
             json.dumps({"checkpoint": args.checkpoint, "split": split, **rows}, indent=1)
         )

@@ -71,6 +71,7 @@ class TrainConfig:
     channels_last: bool = _f(True, "channels_last memory format (faster convolutions on GPUs)")
     compile: bool = _f(False, "torch.compile the model")
     workers: int = _f(8, "DataLoader worker processes per GPU")
+    threads: int | None = _f(None, "CPU threads per process for tensor maths (None: torch's default)")
     seed: int = _f(0, "seed of initialisation, shuffling and augmentation")
     log_every: int = _f(50, "steps between progress-bar updates (and checks for a non-finite loss)")
 
@@ -84,6 +85,7 @@ class TrainConfig:
             "batch_size": (self.batch_size >= 1, "must be >= 1"),
             "image_size": (self.image_size >= 32, "must be >= 32"),
             "workers": (self.workers >= 0, "must be >= 0"),
+            "threads": (self.threads is None or self.threads >= 1, "must be >= 1 or none"),
             "log_every": (self.log_every >= 1, "must be >= 1"),
         }
         for name, (ok, hint) in checks.items():
@@ -124,7 +126,10 @@ PRESETS: dict[str, TrainConfig] = {
         device="cpu",
         amp="none",
         channels_last=False,
-        workers=0,
+        # One thread computes while one worker process decodes: both cores busy, and no stalls when
+        # another program takes a core (torch's 2 threads wait for each other at every small op).
+        workers=1,
+        threads=1,
         log_every=10,
     ),
 }

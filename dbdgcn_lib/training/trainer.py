@@ -348,6 +348,8 @@ class Trainer:
         self.device = device
         self.progress = progress and self.dist.is_main
         self.verbose = verbose and self.dist.is_main
+        if config.threads is not None:
+            torch.set_num_threads(config.threads)  # for the whole process
         seed_everything(config.seed)
 
         self.train_set, self.val_set = build_datasets(config)
