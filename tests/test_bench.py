@@ -232,3 +232,31 @@ def test_paper_run_estimate_from_records():
     assert abs(row["hours"] - 400 / 3600) < 1e-9
     assert "fast batch 256 compiled jpeg/cpu" in bench.format_estimates([row])
     assert "not measured" in bench.format_estimates([])
+
+
+def test_trainer_check_script_runs_dry_on_the_cpu(tmp_path):
+    """benchmarks/trainer_check.py (the GPU check of the real Trainer) in its CPU mode, toy sizes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "trainer_check.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--dry", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "all checks passed" in done.stdout
+    rows = json.loads((tmp_path / "trainer.json").read_text())
+    names = [r["name"] for r in rows]
+    assert names == [
+        "smoke pil",
+        "smoke uint8",
+        "smoke nvjpeg",
+        "speed b4 eager uint8",
+        "speed b8 eager nvjpeg",
+    ]
+    assert {r["pipeline"] for r in rows} == {"pil", "uint8", "nvjpeg"}
+    assert all(len(r["train_img_per_s"]) == r["epochs"] for r in rows)

@@ -68,6 +68,23 @@ def test_evaluate_prints_both_tables_per_branch(run, capsys):
     assert mAP == pytest.approx(json.loads((out / "log.jsonl").read_text())["val_mAP"], abs=0.005)
 
 
+@pytest.mark.parametrize("pipeline", ["uint8", "nvjpeg"])
+def test_evaluate_with_a_fast_pipeline_gives_the_same_map(run, capsys, pipeline, tmp_path):
+    root, out, _ = run
+    rows = {}
+    for name in ("pil", pipeline):
+        path = tmp_path / f"{name}.json"
+        args = ["--checkpoint", str(out / "best.pt"), "--workers", "0", "--pipeline", name]
+        assert main(["evaluate", *args, "--json", str(path)]) == 0
+        rows[name] = json.loads(path.read_text())["s"]["table1"]
+    capsys.readouterr()
+    # the images differ by at most one grey level of interpolation rounding (tests/test_inputs.py)
+    assert rows[pipeline]["mAP"] == pytest.approx(rows["pil"]["mAP"], abs=0.5)
+    with pytest.raises(SystemExit):  # argparse's usage line and error
+        main(["evaluate", "--checkpoint", str(out / "best.pt"), "--pipeline", "dali"])
+    assert "invalid choice: 'dali'" in capsys.readouterr().err
+
+
 def test_predict_prints_labels_with_probabilities(run, capsys):
     root, out, _ = run
     images = sorted((root / "val").glob("*.jpg"))[:2]

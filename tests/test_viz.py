@@ -262,6 +262,28 @@ def test_training_curves_loss_and_map_panels():
     assert np.isnan(map_ax.get_lines()[1].get_ydata()[1])  # None -> gap
     best = map_ax.get_lines()[-1]
     assert best.get_xdata()[0] == 2 and best.get_ydata()[0] == 55.0
+    # the trainer's log rows as they are: val_mAP* are the mAP panel, other val_ metrics are left out
+    logged = [
+        {
+            "epoch": 1,
+            "train_loss": 0.9,
+            "val_mAP_r": 30.0,
+            "val_mAP": 31.0,
+            "val_mAP_m": 29.0,
+            "val_CF1": 20.0,
+        },
+        {
+            "epoch": 2,
+            "train_loss": 0.7,
+            "val_mAP_r": 36.0,
+            "val_mAP": 35.0,
+            "val_mAP_m": 33.0,
+            "val_CF1": 25.0,
+        },
+    ]
+    loss_ax, map_ax = F.training_curves(logged).axes
+    labels = [line.get_label() for line in map_ax.get_lines()]
+    assert labels == ["mAP (s_r)", "mAP (s)", "mAP (s_m)", "best 35.0 (epoch 2)"]
     only_loss = F.training_curves([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}])
     assert len(only_loss.axes) == 1
     with pytest.raises(ValueError):

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
+from dbdgcn_lib.data.coco import CorruptImageError
 from dbdgcn_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, default_resize
 
 #: ML-GCN's / ADD-GCN's MultiScaleCrop: crop side = scale x 512 for each scale, aspect distortion <= 2 steps.
@@ -72,9 +73,10 @@ def decode_jpegs(data: Sequence[torch.Tensor], device: str | torch.device = "cpu
     On CUDA the whole list goes to nvJPEG in one batched call. A batch that nvJPEG refuses (a CMYK or
     otherwise unusual file; COCO has a few) is decoded again image by image, and an image the GPU
     cannot decode at all is decoded on the CPU and moved, so one odd file never stops training.
-    Grayscale JPEGs (about 1% of COCO) come out as 3 identical channels.
+    On the CPU any format torchvision reads (JPEG, PNG, ...) is accepted. Grayscale JPEGs (about 1%
+    of COCO) come out as 3 identical channels.
     """
-    from torchvision.io import ImageReadMode, decode_jpeg
+    from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 
     device = torch.device(device)
     data = list(data)
@@ -82,7 +84,7 @@ def decode_jpegs(data: Sequence[torch.Tensor], device: str | torch.device = "cpu
         return []
     with _quiet_torchvision_io():
         if device.type != "cuda":
-            return [decode_jpeg(d, mode=ImageReadMode.RGB) for d in data]
+            return [decode_image(d, mode=ImageReadMode.RGB) for d in data]
         try:
             return list(decode_jpeg(data, mode=ImageReadMode.RGB, device=device))
         except Exception:  # noqa: BLE001 - nvJPEG reports a refused file as RuntimeError, versions differ
@@ -91,8 +93,31 @@ def decode_jpegs(data: Sequence[torch.Tensor], device: str | torch.device = "cpu
                 try:
                     out.append(decode_jpeg(d, mode=ImageReadMode.RGB, device=device))
                 except Exception:  # noqa: BLE001
-                    out.append(decode_jpeg(d, mode=ImageReadMode.RGB).to(device))
+                    out.append(decode_image(d, mode=ImageReadMode.RGB).to(device))
             return out
+
+
+def read_image_file(path: str | os.PathLike, *, check_jpeg: bool = False) -> torch.Tensor:
+    """``read_jpeg_bytes(path)``, or ``CorruptImageError`` naming the file when it is missing, empty or
+    (``check_jpeg``) does not start with the JPEG marker: nvJPEG's own error would not say which file."""
+    path = Path(path)
+    try:
+        data = read_jpeg_bytes(path)
+    except OSError as err:
+        raise CorruptImageError(f"image {path} cannot be read ({err})") from err
+    if data.numel() < 4 or (check_jpeg and not (data[0] == 0xFF and data[1] == 0xD8)):
+        raise CorruptImageError(f"image {path} is empty or not a JPEG file; fetch it again")
+    return data
+
+
+def decode_file(path: str | os.PathLike) -> torch.Tensor:
+    """The image file at ``path`` as RGB uint8 (3, H, W) on the CPU; ``CorruptImageError`` naming the
+    file when it cannot be decoded."""
+    data = read_image_file(path)
+    try:
+        return decode_jpegs([data])[0]
+    except RuntimeError as err:
+        raise CorruptImageError(f"image {path} cannot be decoded ({err}); fetch it again") from err
 
 
 # --------------------------------------------------------------------------------------------------
@@ -319,7 +344,7 @@ class JpegBytesDataset(_PathsTargets):
     """Items ``(bytes (N,) uint8, target (C,) float32)``: the GPU loader's workers only read files."""
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return read_jpeg_bytes(self.paths[index]), self.targets[index]
+        return read_image_file(self.paths[index], check_jpeg=True), self.targets[index]
 
 
 def collate_bytes(
@@ -357,12 +382,12 @@ class JpegDecodeDataset(_PathsTargets):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.transforms.v2 import functional as TF
 
-        image = decode_jpegs([read_jpeg_bytes(self.paths[index])])[0]
+        image = decode_file(self.paths[index])
         s, r = self.image_size, self.resize
         if not self.train:
             image = TF.resize(image, [s, s], antialias=True)
         else:
-            top, left, h, w = sample_crop(random, r, s, self.crop)  # workers' `random` is seeded per worker
+            top, left, h, w = sample_crop(random, r, s, self.crop)  # Python's random (SeededItems seeds it)
             image = TF.resize(image, [r, r], antialias=True)
             if (h, w) == (s, s):
                 image = TF.crop(image, top, left, h, w)
@@ -576,3 +601,47 @@ def make_jpeg_folder(
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
                 list(pool.map(_write_one, todo, chunksize=8))
     return paths
+
+
+def make_coco_like(
+    root: str | os.PathLike,
+    splits: dict[str, int],
+    *,
+    num_classes: int = 80,
+    size: tuple[int, int] = (640, 480),
+    seed: int = 0,
+    workers: int | None = None,
+) -> Path:
+    """A COCO-format dataset of photo-like JPEGs with random labels, for timing the real trainer.
+
+    ``splits`` maps split names to image counts, e.g. ``{"train": 2048, "val": 512}``: writes
+    ``root/<split>/*.jpg`` (``make_jpeg_folder``) and ``root/annotations/instances_<split>.json``
+    with ``num_classes`` categories (``class_00`` ...) and about 2.9 labels per image, at least one
+    (``random_targets``). Nothing can be learned from it: it measures speed, not accuracy. Files
+    already there are kept; annotation files are written atomically.
+    """
+    import json
+
+    root = Path(root)
+    categories = [
+        {"id": k + 1, "name": f"class_{k:02d}", "supercategory": "bench"} for k in range(num_classes)
+    ]
+    (root / "annotations").mkdir(parents=True, exist_ok=True)
+    for offset, (split, n) in enumerate(splits.items()):
+        paths = make_jpeg_folder(root / split, n, size, seed=seed + 7919 * offset, workers=workers)
+        labels = random_targets(n, num_classes, seed=seed + offset)
+        labels[labels.sum(1) == 0, 0] = 1  # every image has a label, as the trainer's splits do
+        images = [
+            {"id": i + 1, "file_name": p.name, "width": size[0], "height": size[1]}
+            for i, p in enumerate(paths)
+        ]
+        rows, cols = np.nonzero(labels)
+        annotations = [
+            {"id": a + 1, "image_id": int(i) + 1, "category_id": int(c) + 1, "bbox": [0, 0, 1, 1], "area": 1}
+            for a, (i, c) in enumerate(zip(rows, cols))
+        ]
+        path = root / "annotations" / f"instances_{split}.json"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+        os.replace(tmp, path)
+    return root

@@ -9,9 +9,12 @@ from dbdgcn_lib.metrics.metrics import (
     per_class_table,
     pr_curve,
 )
+from dbdgcn_lib.metrics.paper import PAPER_TABLE1, PAPER_TABLE2
 
 __all__ = [
     "METRIC_KEYS",
+    "PAPER_TABLE1",
+    "PAPER_TABLE2",
     "PRCurve",
     "average_precision",
     "multilabel_metrics",

@@ -8,23 +8,26 @@ from dbdgcn_lib.training.checkpoint import (
     save_checkpoint,
 )
 from dbdgcn_lib.training.config import PRESETS, TrainConfig, get_preset, parse_assignments
+from dbdgcn_lib.training.inputs import PIPELINES, DeviceLoader, build_loader, make_loader
 from dbdgcn_lib.training.trainer import (
     NonFiniteLossError,
     Trainer,
     compute_loss,
     evaluate_model,
-    make_loader,
     predict_loader,
     random_baseline_map,
     train_step,
 )
 
 __all__ = [
+    "PIPELINES",
     "PRESETS",
     "CheckpointError",
+    "DeviceLoader",
     "NonFiniteLossError",
     "TrainConfig",
     "Trainer",
+    "build_loader",
     "check_compatible",
     "compute_loss",
     "evaluate_model",

@@ -31,6 +31,7 @@ from dbdgcn_lib.training.checkpoint import (
     model_from_checkpoint,
 )
 from dbdgcn_lib.training.config import (
+    PIPELINES,
     PRESETS,
     TrainConfig,
     apply_overrides,
@@ -42,8 +43,8 @@ from dbdgcn_lib.training.trainer import (
     NonFiniteLossError,
     Trainer,
     autocast,
+    config_loader,
     data_root,
-    make_loader,
     paper_rows,
     predict_loader,
     random_baseline_map,
@@ -161,6 +162,12 @@ def _register_evaluate(subparsers) -> None:
     p.add_argument("--data", help="dataset root (default: the one the run trained on)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument(
+        "--pipeline",
+        default="auto",
+        choices=PIPELINES,
+        help="input pipeline (auto: uint8 on CUDA, pil elsewhere; see dbdgcn_lib.training.inputs)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.set_defaults(func=run_evaluate)
@@ -196,14 +203,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
         ckpt, config, model = _load(args.checkpoint, device)
         split = args.split or config.val_split
         root = Path(args.data) if args.data else data_root(config)
-        dataset = CocoMultiLabel(root, split, transform=test_transform(config.image_size))
+        dataset = CocoMultiLabel(root, split)
         check_compatible(ckpt, num_classes=dataset.num_classes, class_names=dataset.categories)
+        config = dataclasses.replace(config, pipeline=args.pipeline)
     except (*USER_ERRORS, RuntimeError) as err:
         distributed.cleanup()
         raise CommandError(str(err)) from None
     try:
-        loader = make_loader(
-            dataset, args.batch_size, train=False, workers=args.workers, device=device, dist=dist
+        loader = config_loader(
+            config,
+            dataset,
+            train=False,
+            device=device,
+            dist=dist,
+            batch_size=args.batch_size,
+            workers=args.workers,
         )
         scores, targets = predict_loader(
             model, loader, device, amp=config.amp, channels_last=config.channels_last, progress=dist.is_main

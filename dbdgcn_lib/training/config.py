@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from dbdgcn_lib.models import SWITCHES, VARIANTS
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
+PIPELINES = ("auto", "pil", "uint8", "nvjpeg")  # see dbdgcn_lib.training.inputs
 DATASETS = ("coco", "synthetic")
 
 
@@ -70,6 +71,7 @@ class TrainConfig:
     amp: str = _f("auto", f"mixed precision: {', '.join(AMP_MODES)} (auto: bf16 on CUDA, float32 on the CPU)")
     channels_last: bool = _f(True, "channels_last memory format (faster convolutions on GPUs)")
     compile: bool = _f(False, "torch.compile the model")
+    pipeline: str = _f("auto", f"input pipeline: {', '.join(PIPELINES)} (auto: uint8 on CUDA, pil elsewhere)")
     workers: int = _f(8, "DataLoader worker processes per GPU")
     threads: int | None = _f(None, "CPU threads per process for tensor maths (None: torch's default)")
     seed: int = _f(0, "seed of initialisation, shuffling and augmentation")
@@ -80,6 +82,7 @@ class TrainConfig:
             "dataset": (self.dataset in DATASETS, f"choose from {DATASETS}"),
             "variant": (self.variant in VARIANTS, f"choose from {VARIANTS}"),
             "amp": (self.amp in AMP_MODES, f"choose from {AMP_MODES}"),
+            "pipeline": (self.pipeline in PIPELINES, f"choose from {PIPELINES}"),
             "switches": (set(self.switches) <= set(SWITCHES), f"known switches: {', '.join(SWITCHES)}"),
             "epochs": (self.epochs >= 1, "must be >= 1"),
             "batch_size": (self.batch_size >= 1, "must be >= 1"),

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from dbdgcn_lib.data import CocoMultiLabel, ensure_synthetic, test_transform, train_transform
@@ -55,6 +55,7 @@ from dbdgcn_lib.training.checkpoint import (
     set_rng_state,
 )
 from dbdgcn_lib.training.config import TrainConfig
+from dbdgcn_lib.training.inputs import DeviceLoader, build_loader, to_device
 from dbdgcn_lib.utils import get_device, seed_everything
 
 # Model outputs -> the names metrics and logs use for them.
@@ -86,14 +87,6 @@ def autocast(device: torch.device, amp: str):
     """The autocast context for ``amp`` on ``device`` (a no-op for float32)."""
     dtype = resolve_amp(amp, device)
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
-def to_device(batch, device: torch.device, channels_last: bool = False):
-    """``(images, targets)`` to ``device`` (asynchronously from pinned memory), images as the model wants."""
-    images, targets = batch
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    images = images.to(device, non_blocking=True, memory_format=memory_format)
-    return images, targets.to(device, non_blocking=True)
 
 
 def compute_loss(outputs: dict, targets: torch.Tensor, branch_loss_weight: float = 0.0) -> torch.Tensor:
@@ -213,6 +206,18 @@ def random_baseline_map(targets: np.ndarray, seed: int = 0) -> float:
         return multilabel_metrics(rng.random(targets.shape), targets)["mAP"]
 
 
+def make_sgd(groups: list[dict], config: TrainConfig, device: torch.device) -> torch.optim.SGD:
+    """SGD with momentum over ``groups``; on CUDA the fused kernel (one launch for all parameters),
+    where this torch has it. The state dict is the same either way, so checkpoints move between both."""
+    if device.type == "cuda":
+        try:  # on copies: a failed constructor leaves its settings in the group dicts
+            fused_groups = [dict(g) for g in groups]
+            return torch.optim.SGD(fused_groups, lr=config.lr_head, momentum=config.momentum, fused=True)
+        except (RuntimeError, TypeError, ValueError):
+            pass
+    return torch.optim.SGD(groups, lr=config.lr_head, momentum=config.momentum)
+
+
 # ---------------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +233,8 @@ def data_root(config: TrainConfig) -> Path:
 
 
 def build_datasets(config: TrainConfig) -> tuple[CocoMultiLabel, CocoMultiLabel]:
-    """The training split (random crop + flip) and the validation split (resize only)."""
+    """The training split (random crop + flip) and the validation split (resize only), with PIL
+    transforms; the ``uint8`` and ``nvjpeg`` pipelines read only their paths and labels."""
     root = data_root(config)
     train = CocoMultiLabel(
         root, config.train_split, transform=train_transform(config.image_size, config.resize)
@@ -239,78 +245,31 @@ def build_datasets(config: TrainConfig) -> tuple[CocoMultiLabel, CocoMultiLabel]
     return train, val
 
 
-class SeededItems(Dataset):
-    """Wraps a dataset so that item ``(epoch, i)`` draws its random augmentation from a generator
-    seeded by (seed, epoch, i): the same crops and flips in any worker process, and after a resume."""
-
-    def __init__(self, dataset: Dataset, seed: int):
-        self.dataset, self.seed = dataset, seed
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]):
-        epoch, index = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
-            return self.dataset[index]
-
-
-class EpochSampler(Sampler):
-    """Yields ``(epoch, index)``: a ``DistributedSampler`` (this rank's shard; the whole dataset for
-    one process) shuffled by (seed, epoch), each index tagged with the epoch for ``SeededItems``."""
-
-    def __init__(self, dataset: Dataset, *, seed: int, dist: distributed.DistInfo):
-        self.inner = DistributedSampler(
-            dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed, drop_last=True
-        )
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        self.inner.set_epoch(epoch)
-
-    def __iter__(self):
-        return ((self.epoch, index) for index in self.inner)
-
-    def __len__(self) -> int:
-        return len(self.inner)
-
-
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
+def config_loader(
+    config: TrainConfig,
+    dataset: CocoMultiLabel,
     *,
     train: bool,
-    workers: int,
     device: torch.device,
-    seed: int = 0,
     dist: distributed.DistInfo | None = None,
-) -> DataLoader:
-    """A DataLoader with worker processes, pinned memory on CUDA and persistent workers.
-
-    Training: seeded shuffling and augmentation (``EpochSampler`` + ``SeededItems``), incomplete
-    last batch dropped (BatchNorm needs 2+ images). Evaluation: dataset order, every image once
-    (under DDP, ``DistributedSampler`` shards; ``predict_loader`` removes its padding).
-    """
-    dist = dist or distributed.DistInfo()
-    if train:
-        sampler = EpochSampler(dataset, seed=seed, dist=dist)
-        dataset = SeededItems(dataset, seed)
-    else:
-        sampler = (
-            DistributedSampler(dataset, dist.world_size, dist.rank, shuffle=False) if dist.enabled else None
-        )
-    return DataLoader(
+    batch_size: int | None = None,
+    workers: int | None = None,
+) -> DeviceLoader:
+    """``build_loader`` with the settings of ``config`` (pipeline, sizes, workers, seed)."""
+    if batch_size is None:
+        batch_size = config.batch_size if train else config.eval_batch_size or 2 * config.batch_size
+    return build_loader(
         dataset,
+        pipeline=config.pipeline,
+        train=train,
         batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None,
-        drop_last=train,
-        generator=torch.Generator().manual_seed(seed),  # worker base seeds, away from the global RNG
+        workers=config.workers if workers is None else workers,
+        device=device,
+        image_size=config.image_size,
+        resize=config.resize,
+        channels_last=config.channels_last,
+        seed=config.seed,
+        dist=dist,
     )
 
 
@@ -350,6 +309,9 @@ class Trainer:
         self.verbose = verbose and self.dist.is_main
         if config.threads is not None:
             torch.set_num_threads(config.threads)  # for the whole process
+        if device.type == "cuda":  # what the benchmark's fast mode sets (docs/benchmarks.md)
+            torch.backends.cudnn.benchmark = True  # one input shape per run: autotune once
+            torch.set_float32_matmul_precision("high")  # TF32 for what bf16 autocast leaves in float32
         seed_everything(config.seed)
 
         self.train_set, self.val_set = build_datasets(config)
@@ -367,7 +329,7 @@ class Trainer:
         self.model.to(device, memory_format=memory_format)
 
         groups = parameter_groups(self.model, config.lr_backbone, config.lr_head, config.weight_decay)
-        self.optimizer = torch.optim.SGD(groups, lr=config.lr_head, momentum=config.momentum)
+        self.optimizer = make_sgd(groups, config, device)
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, list(config.milestones), config.gamma
         )
@@ -383,31 +345,16 @@ class Trainer:
         net = self.model
         if self.dist.enabled:
             net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-        self.net = torch.compile(net) if config.compile else net
-        self.eval_net = torch.compile(self.model) if config.compile else self.model
+        # static shapes: one training shape (full batches), at most two evaluation shapes
+        self.net = torch.compile(net, dynamic=False) if config.compile else net
+        self.eval_net = torch.compile(self.model, dynamic=False) if config.compile else self.model
 
-        batch = config.batch_size
-        self.train_loader = make_loader(
-            self.train_set,
-            batch,
-            train=True,
-            workers=config.workers,
-            device=device,
-            seed=config.seed,
-            dist=self.dist,
-        )
-        self.val_loader = make_loader(
-            self.val_set,
-            config.eval_batch_size or 2 * batch,
-            train=False,
-            workers=config.workers,
-            device=device,
-            dist=self.dist,
-        )
+        self.train_loader = config_loader(config, self.train_set, train=True, device=device, dist=self.dist)
+        self.val_loader = config_loader(config, self.val_set, train=False, device=device, dist=self.dist)
         if len(self.train_loader) == 0:
             raise ValueError(
-                f"{len(self.train_set)} training images make no full batch of {batch} per process; "
-                "lower batch_size"
+                f"{len(self.train_set)} training images make no full batch of {config.batch_size} per "
+                "process; lower batch_size"
             )
 
     # -- state ---------------------------------------------------------------------------------
@@ -474,7 +421,7 @@ class Trainer:
         """One pass over the training shard; returns the mean loss, time and images per second."""
         cfg, device = self.config, self.device
         self.net.train()
-        self.train_loader.sampler.set_epoch(epoch)
+        self.train_loader.set_epoch(epoch)
         steps = len(self.train_loader)
         total = torch.zeros((), device=device, dtype=torch.float64 if device.type != "mps" else torch.float32)
         first_bad = torch.full((), -1, dtype=torch.int64, device=device)
@@ -485,7 +432,7 @@ class Trainer:
         for step, batch in enumerate(self.train_loader):
             loss = train_step(
                 self.net,
-                to_device(batch, device, cfg.channels_last),
+                batch,
                 self.optimizer,
                 amp=cfg.amp,
                 scaler=self.scaler,
@@ -525,16 +472,15 @@ class Trainer:
         """Metrics of s, s_r and s_m on ``split`` (default: the validation split)."""
         loader = self.val_loader
         if split is not None and split != self.config.val_split:
-            dataset = CocoMultiLabel(
-                data_root(self.config), split, transform=test_transform(self.config.image_size)
-            )
-            loader = make_loader(
+            dataset = CocoMultiLabel(data_root(self.config), split)
+            loader = config_loader(
+                self.config,
                 dataset,
-                self.val_loader.batch_size,
                 train=False,
-                workers=0,
                 device=self.device,
                 dist=self.dist,
+                batch_size=self.val_loader.batch_size,
+                workers=0,
             )
         return evaluate_model(
             self.eval_net,

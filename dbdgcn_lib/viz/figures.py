@@ -777,14 +777,23 @@ def metrics_table_figure(
 # training
 
 
-_CURVE_LABELS = {"map": "mAP (s)", "map_s_r": "mAP (s_r)", "map_s_m": "mAP (s_m)"}
+_CURVE_LABELS = {
+    "map": "mAP (s)",
+    "map_s_r": "mAP (s_r)",
+    "map_s_m": "mAP (s_m)",
+    "val_map": "mAP (s)",  # the trainer's log.jsonl keys
+    "val_map_r": "mAP (s_r)",
+    "val_map_m": "mAP (s_m)",
+}
 
 
 def training_curves(history: Sequence[Mapping], *, fig=None, figsize=None) -> Figure:
-    """Loss (every key containing "loss") and mAP (keys starting with "map", any case) per epoch.
+    """Loss (every key containing "loss") and mAP (keys starting with "map" or "val_map", any case) per epoch.
 
-    ``history``: a list of dicts with ``epoch`` and e.g. ``train_loss``, ``map``, ``map_s_r``, ``map_s_m``;
-    a missing or None value leaves a gap. Two axes (one if there is no mAP), best mAP of ``map`` marked.
+    ``history``: a list of dicts with ``epoch`` and e.g. ``train_loss``, ``map``, ``map_s_r``, ``map_s_m``,
+    or the trainer's rows as they are (``val_mAP``, ``val_mAP_r``, ``val_mAP_m``: ``Trainer.history``,
+    ``log.jsonl``). A missing or None value leaves a gap. Two axes (one if there is no mAP), the best
+    mAP of s (``map`` or ``val_mAP``) marked.
     """
     if not history:
         raise ValueError("empty history")
@@ -792,7 +801,7 @@ def training_curves(history: Sequence[Mapping], *, fig=None, figsize=None) -> Fi
     for row in history:
         keys.extend(k for k in row if k not in keys)
     loss_keys = [k for k in keys if "loss" in k.lower()]
-    map_keys = [k for k in keys if k.lower().startswith("map")]
+    map_keys = [k for k in keys if k.lower().startswith(("map", "val_map"))]
     epochs = np.array([row.get("epoch", n + 1) for n, row in enumerate(history)], dtype=np.float64)
 
     def series(key):
@@ -819,7 +828,7 @@ def training_curves(history: Sequence[Mapping], *, fig=None, figsize=None) -> Fi
         if group:
             ax.legend(fontsize=8)
     if map_keys:
-        main = next((k for k in map_keys if k.lower() == "map"), map_keys[0])
+        main = next((k for k in map_keys if k.lower() in ("map", "val_map")), map_keys[0])
         values = series(main)
         if np.isfinite(values).any():
             best = int(np.nanargmax(values))

@@ -1,0 +1,257 @@
+"""The real ``Trainer`` on a GPU: its CUDA paths first, then its speed at 448.
+
+    python benchmarks/trainer_check.py [--out DIR] [--workers N] [--only smoke,speed] [--dry]
+
+1. ``smoke``: the smoke preset (the embedded synthetic set, tiny backbone, 112 px) on CUDA with bf16
+   autocast, channels_last, fused SGD and pinned memory, once per input pipeline (pil, uint8,
+   nvjpeg). PASS when every epoch's loss is finite, the final val mAP beats random scores by 10
+   points, and ``evaluate`` on the saved checkpoint gives the trainer's mAP again (within 0.5).
+2. ``speed``: the paper preset (ResNet-101, random initialisation, 448) on a COCO-format folder of
+   photo-like 640 x 480 JPEGs with random labels (``data.gpu.make_coco_like``): batch 18 eager (the
+   paper's batch) and batch 128 compiled, with the uint8 and the nvjpeg pipelines. Rates come from
+   the trainer's own log: training img/s of the last epoch (the first one compiles), evaluation
+   img/s from the epoch's time minus its training time (metrics and all).
+
+Each finished run is appended to ``DIR/trainer.json`` at once (a timeout keeps what was measured);
+the table and a 50-epoch COCO estimate per setting are printed at the end. ``--dry`` runs the same
+steps on the CPU at toy sizes: a check of this script, not of a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import io
+import json
+import math
+import os
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dbdgcn_lib.cli import main as cli_main  # noqa: E402
+from dbdgcn_lib.data import ensure_synthetic, make_synthetic  # noqa: E402
+from dbdgcn_lib.data.gpu import make_coco_like  # noqa: E402
+from dbdgcn_lib.training import Trainer, get_preset  # noqa: E402
+from dbdgcn_lib.training.bench import COCO_TRAIN_IMAGES, COCO_VAL_IMAGES  # noqa: E402
+from dbdgcn_lib.training.trainer import random_baseline_map  # noqa: E402
+
+PIPELINES = ("pil", "uint8", "nvjpeg")
+FAILURES: list[str] = []
+
+
+def check(name: str, ok: bool, detail: str = "") -> None:
+    print(f"{'PASS' if ok else 'FAIL'}  {name}  {detail}", flush=True)
+    if not ok:
+        FAILURES.append(name)
+
+
+def record(path: Path, row: dict) -> None:
+    rows = json.loads(path.read_text()) if path.is_file() else []
+    rows.append(row)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(rows, indent=1))
+    os.replace(tmp, path)
+
+
+def run(config, out: Path) -> tuple[Trainer, dict]:
+    """Train ``config`` into ``out``; returns the trainer and the run's summary row."""
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    torch._dynamo.reset()
+    trainer = Trainer(config, out, progress=False, verbose=False)
+    start = time.perf_counter()
+    history = trainer.fit()
+    last = history[-1]
+    eval_s = last["time_s"] - last["train_time_s"]
+    row = {
+        "pipeline": trainer.train_loader.pipeline,
+        "batch": config.batch_size,
+        "compile": config.compile,
+        "workers": config.workers,
+        "image_size": config.image_size,
+        "epochs": config.epochs,
+        "train_img_per_s": [round(r["img_per_s"], 1) for r in history],
+        "eval_img_per_s": round(len(trainer.val_set) / eval_s, 1),
+        "train_loss": [round(r["train_loss"], 4) for r in history],
+        "val_mAP": round(last["val_mAP"], 2),
+        "wall_s": round(time.perf_counter() - start, 1),
+    }
+    if torch.cuda.is_available():
+        row["peak_mem_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)
+    return trainer, row
+
+
+def release(trainer: Trainer | None) -> None:
+    """Stop the trainer's worker processes and free its GPU memory before the next run."""
+    del trainer
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def smoke(args, results: Path) -> None:
+    data = make_synthetic(args.out / "synthetic-tiny", size="tiny") if args.dry else ensure_synthetic()
+    toy = dict(image_size=64, batch_size=8, switches={"embed_dim": 16}) if args.dry else {}
+    for pipeline in PIPELINES:
+        name = f"smoke {pipeline}"
+        config = get_preset(
+            "smoke",
+            data=str(data),
+            device=args.device,
+            amp="auto",
+            channels_last=args.device != "cpu",
+            threads=None,
+            workers=min(args.workers, 4),
+            pipeline=pipeline,
+            epochs=args.smoke_epochs,
+            **toy,
+        )
+        out = args.out / "runs" / name.replace(" ", "-")
+        trainer = None
+        try:
+            trainer, row = run(config, out)
+            baseline = random_baseline_map(trainer.val_set.labels)
+            finite = all(math.isfinite(loss) for loss in row["train_loss"])
+            check(
+                f"{name}: finite loss, learns",
+                finite and row["val_mAP"] > baseline + 10,
+                f"losses {row['train_loss']}, val mAP {row['val_mAP']} vs random {baseline:.2f}",
+            )
+            report = out / "evaluate.json"
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = cli_main(
+                    [
+                        "evaluate",
+                        "--checkpoint",
+                        str(out / "last.pt"),
+                        "--pipeline",
+                        pipeline,
+                        "--json",
+                        str(report),
+                    ]
+                    + ["--workers", "0", "--device", args.device]
+                )
+            again = json.loads(report.read_text())["s"]["table1"]["mAP"] if code == 0 else float("nan")
+            check(
+                f"{name}: evaluate gives the trainer's mAP", abs(again - row["val_mAP"]) < 0.5, f"{again:.2f}"
+            )
+            record(results, {"name": name, **row})
+        except Exception:  # noqa: BLE001 - report and go on to the next pipeline
+            traceback.print_exc()
+            check(f"{name}: runs", False)
+        finally:
+            release(trainer)
+
+
+def speed(args, results: Path) -> None:
+    if args.dry:
+        data = make_coco_like(args.out / "coco-like-toy", {"train": 32, "val": 16}, size=(96, 72), workers=1)
+        size = dict(image_size=64, backbone="tiny", switches={"embed_dim": 16}, eval_batch_size=8)
+        runs = [("b4 eager uint8", 4, False, "uint8", 2), ("b8 eager nvjpeg", 8, False, "nvjpeg", 2)]
+    else:
+        data = make_coco_like(args.out / "coco-like", {"train": args.train_images, "val": args.val_images})
+        size = dict(eval_batch_size=256)
+        runs = [
+            ("b18 eager uint8", 18, False, "uint8", 1),
+            ("b128 compiled uint8", 128, True, "uint8", 3),
+            ("b128 compiled nvjpeg", 128, True, "nvjpeg", 2),
+        ]
+    for name, batch, compiled, pipeline, epochs in runs:
+        config = get_preset(
+            "paper",
+            data=str(data),
+            train_split="train",
+            val_split="val",
+            pretrained=None,
+            device=args.device,
+            batch_size=batch,
+            compile=compiled,
+            pipeline=pipeline,
+            workers=args.workers,
+            epochs=epochs,
+            log_every=10,
+            **size,
+        )
+        trainer = None
+        try:
+            trainer, row = run(config, args.out / "runs" / name.replace(" ", "-"))
+            check(
+                f"speed {name}: finite loss",
+                all(math.isfinite(v) for v in row["train_loss"]),
+                json.dumps(row),
+            )
+            record(results, {"name": f"speed {name}", **row})
+        except Exception:  # noqa: BLE001
+            traceback.print_exc()
+            check(f"speed {name}: runs", False)
+        finally:
+            release(trainer)
+
+
+def report(results: Path, epochs: int = 50) -> str:
+    rows = json.loads(results.read_text()) if results.is_file() else []
+    lines = [
+        f"{'run':<24}{'batch':>6}{'compiled':>9}{'train img/s (per epoch)':>32}{'eval img/s':>11}"
+        f"{'peak GB':>8}{'mAP':>7}"
+    ]
+    for r in rows:
+        rates = ", ".join(f"{v:,.0f}" for v in r["train_img_per_s"])
+        lines.append(
+            f"{r['name']:<24}{r['batch']:>6}{'y' if r['compile'] else 'n':>9}{rates:>32}"
+            f"{r['eval_img_per_s']:>11,.0f}{r.get('peak_mem_gb', float('nan')):>8.2f}{r['val_mAP']:>7.2f}"
+        )
+    speed_rows = [r for r in rows if r["name"].startswith("speed") and r["image_size"] == 448]
+    if speed_rows:
+        lines.append(
+            f"\na {epochs}-epoch run on COCO 2014 at these rates (train {COCO_TRAIN_IMAGES:,} + eval "
+            f"{COCO_VAL_IMAGES:,} images per epoch):"
+        )
+    for r in speed_rows:
+        train = r["train_img_per_s"][-1]
+        hours = epochs * (COCO_TRAIN_IMAGES / train + COCO_VAL_IMAGES / r["eval_img_per_s"]) / 3600
+        lines.append(f"  {r['name']:<24} {hours:5.2f} h")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(".bench/trainer_check"))
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--only", default="smoke,speed", help="comma-separated: smoke, speed")
+    parser.add_argument("--smoke-epochs", type=int, default=3)
+    parser.add_argument("--train-images", type=int, default=2048)
+    parser.add_argument("--val-images", type=int, default=512)
+    parser.add_argument("--dry", action="store_true", help="CPU, toy sizes: checks this script only")
+    args = parser.parse_args()
+    # small validation splits lack a class or two; the metrics say so once per evaluation
+    warnings.filterwarnings("ignore", message=".*no positive example", category=RuntimeWarning)
+    if args.dry:
+        args.device, args.workers, args.smoke_epochs = "cpu", 1, 2
+    elif not torch.cuda.is_available():
+        print("no CUDA device: run on a GPU machine, or use --dry for a CPU check of this script")
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "trainer.json"
+    results.unlink(missing_ok=True)
+    parts = {"smoke": smoke, "speed": speed}
+    for part in args.only.split(","):
+        if part not in parts:
+            parser.error(f"--only: unknown part {part!r}; choose from {', '.join(parts)}")
+        parts[part](args, results)
+    print()
+    print(report(results))
+    print(f"\n{len(FAILURES)} check(s) failed: {', '.join(FAILURES)}" if FAILURES else "\nall checks passed")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
