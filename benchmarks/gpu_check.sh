@@ -103,7 +103,7 @@ fi
 #    pinned memory, evaluate on the checkpoint), then its speed at 448 on COCO-like JPEGs
 if want trainer; then
   # runs and data (checkpoints of hundreds of MB) stay in .bench/; the results are copied to $OUT
-  step "T: trainer on CUDA (smoke per pipeline, then speed at 448)" 300 60 \
+  step "T: trainer on CUDA (smoke per pipeline, then speed at 448)" 360 60 \
     bash -c "set -o pipefail; $PY benchmarks/trainer_check.py ${TRAINER[*]+${TRAINER[*]}} \
       --out .bench/trainer_check 2>&1 | tee '$OUT/trainer.txt'"
   cp .bench/trainer_check/trainer.json "$OUT/trainer.json" 2>/dev/null
