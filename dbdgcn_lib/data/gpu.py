@@ -357,10 +357,11 @@ def collate_bytes(
 class JpegDecodeDataset(_PathsTargets):
     """Items ``(image (3, S, S) uint8, target)``: decoded and augmented in the CPU worker.
 
-    libjpeg-turbo through ``torchvision.io.decode_jpeg`` and ``transforms.v2.functional`` on uint8
-    (antialiased bilinear resize, torch's vectorised uint8 kernel): about 4x the speed of PIL +
-    float transforms (SPEC section 5). The same steps as ``GpuBatchTransform``; normalisation is
-    left to ``normalize_batch`` on the GPU.
+    libjpeg-turbo through ``torchvision.io.decode_image`` (other formats too) and
+    ``transforms.v2.functional`` on uint8 (antialiased bilinear resize, torch's vectorised uint8
+    kernel): about 4x the speed of PIL + float transforms (SPEC section 5). The same steps as
+    ``GpuBatchTransform``; normalisation is left to ``normalize_batch`` on the GPU. A file that
+    cannot be read or decoded raises ``CorruptImageError`` naming it.
     """
 
     def __init__(
