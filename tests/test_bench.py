@@ -260,3 +260,24 @@ def test_trainer_check_script_runs_dry_on_the_cpu(tmp_path):
     ]
     assert {r["pipeline"] for r in rows} == {"pil", "uint8", "nvjpeg"}
     assert all(len(r["train_img_per_s"]) == r["epochs"] for r in rows)
+
+
+def test_compare_pipelines_script_prints_one_row_per_pipeline(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from dbdgcn_lib.data import make_synthetic
+
+    root = make_synthetic(tmp_path / "tiny", size="tiny")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_pipelines.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--data", str(root), "--image-size", "48", "--workers", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[2:]}
+    assert list(rows) == ["pil", "uint8", "nvjpeg"]
+    assert float(rows["pil"][0]) == 0.0 and all(float(r[1]) < 1.5 for r in rows.values())
