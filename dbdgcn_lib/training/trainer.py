@@ -142,14 +142,15 @@ def train_step(
 @torch.inference_mode()
 def predict_loader(
     model: torch.nn.Module,
-    loader: DataLoader,
+    loader: DataLoader | DeviceLoader,
     device: torch.device,
     *,
     amp: str = "auto",
     channels_last: bool = False,
     progress: bool = False,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Probabilities (sigmoid) of s, s_r and s_m for every image of a non-shuffling ``loader``.
+    """Probabilities (sigmoid) of s, s_r and s_m for every image of a non-shuffling ``loader``
+    (a DataLoader of host batches, or a ``DeviceLoader`` from ``build_loader``).
 
     Returns ``({"s": (N, C), "s_r": ..., "s_m": ...}, targets (N, C))`` as numpy, in dataset order.
     Under DDP (the loader uses a ``DistributedSampler``) every rank gets all ranks' rows.
@@ -177,7 +178,7 @@ def predict_loader(
 
 def evaluate_model(
     model: torch.nn.Module,
-    loader: DataLoader,
+    loader: DataLoader | DeviceLoader,
     device: torch.device,
     *,
     amp: str = "auto",
