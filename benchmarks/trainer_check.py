@@ -4,8 +4,9 @@
 
 1. ``smoke``: the smoke preset (the embedded synthetic set, tiny backbone, 112 px) on CUDA with bf16
    autocast, channels_last, fused SGD and pinned memory, once per input pipeline (pil, uint8,
-   nvjpeg). PASS when every epoch's loss is finite, the final val mAP beats random scores by 10
-   points, and ``evaluate`` on the saved checkpoint gives the trainer's mAP again (within 0.5).
+   nvjpeg). PASS when training finishes (a non-finite loss stops it), the final val mAP beats
+   random scores by 10 points, and ``evaluate`` on the saved checkpoint gives the trainer's mAP
+   again (within 0.5).
 2. ``speed``: the paper preset (ResNet-101, random initialisation, 448; ADD-GCN's smaller learning
    rates, so that no run stops on a diverging loss) on a COCO-format folder of photo-like 640 x 480
    JPEGs with random labels (``data.gpu.make_coco_like``): the paper's batch of 18 eager and
@@ -25,7 +26,6 @@ import contextlib
 import gc
 import io
 import json
-import math
 import os
 import sys
 import time
@@ -41,7 +41,7 @@ from dbdgcn_lib.cli import main as cli_main  # noqa: E402
 from dbdgcn_lib.data import ensure_synthetic, make_synthetic  # noqa: E402
 from dbdgcn_lib.data.gpu import make_coco_like  # noqa: E402
 from dbdgcn_lib.training import Trainer, get_preset  # noqa: E402
-from dbdgcn_lib.training.bench import COCO_TRAIN_IMAGES, COCO_VAL_IMAGES  # noqa: E402
+from dbdgcn_lib.training.bench import COCO_TRAIN_IMAGES, COCO_VAL_IMAGES, paper_run_hours  # noqa: E402
 from dbdgcn_lib.training.trainer import random_baseline_map  # noqa: E402
 
 PIPELINES = ("pil", "uint8", "nvjpeg")
@@ -119,10 +119,9 @@ def smoke(args, results: Path) -> None:
         try:
             trainer, row = run(config, out)
             baseline = random_baseline_map(trainer.val_set.labels)
-            finite = all(math.isfinite(loss) for loss in row["train_loss"])
-            check(
-                f"{name}: finite loss, learns",
-                finite and row["val_mAP"] > baseline + 10,
+            check(  # a non-finite loss has already stopped fit() with NonFiniteLossError (a FAIL below)
+                f"{name}: learns",
+                row["val_mAP"] > baseline + 10,
                 f"losses {row['train_loss']}, val mAP {row['val_mAP']} vs random {baseline:.2f}",
             )
             report = out / "evaluate.json"
@@ -186,17 +185,14 @@ def speed(args, results: Path) -> None:
             log_every=10,
             **size,
         )
-        try:
+        try:  # a failure, a non-finite loss (NonFiniteLossError) included, is reported as a FAIL
             row = run(config, args.out / "runs" / name.replace(" ", "-"))[1]  # the trainer is dropped
-            check(
-                f"speed {name}: finite loss",
-                all(math.isfinite(v) for v in row["train_loss"]),
-                json.dumps(row),
-            )
-            record(results, {"name": f"speed {name}", **row})
         except Exception:  # noqa: BLE001
             traceback.print_exc()
             check(f"speed {name}: runs", False)
+        else:
+            check(f"speed {name}: runs", True, json.dumps(row))
+            record(results, {"name": f"speed {name}", **row})
         finally:
             free_memory()
 
@@ -220,8 +216,7 @@ def report(results: Path, epochs: int = 50) -> str:
             f"{COCO_VAL_IMAGES:,} images per epoch):"
         )
     for r in speed_rows:
-        train = r["train_img_per_s"][-1]
-        hours = epochs * (COCO_TRAIN_IMAGES / train + COCO_VAL_IMAGES / r["eval_img_per_s"]) / 3600
+        hours = paper_run_hours(r["train_img_per_s"][-1], r["eval_img_per_s"], epochs=epochs)
         lines.append(f"  {r['name']:<24} {hours:5.2f} h")
     return "\n".join(lines)
 

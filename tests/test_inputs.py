@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from tiny_runs import tiny_config
 
 from dbdgcn_lib.data import IMAGENET_STD, CocoMultiLabel, CorruptImageError, make_synthetic
 from dbdgcn_lib.training import Trainer, build_loader, get_preset, load_checkpoint
@@ -94,7 +95,6 @@ def test_worker_processes_draw_the_same_augmentation(root, pipeline):
 def test_the_callers_dataset_keeps_its_transform(root):
     coco = CocoMultiLabel(root, "val")
     before = coco.transform
-    loader(root, "pil", train=True)
     build_loader(coco, pipeline="pil", train=True, batch_size=2, workers=0, device=CPU, image_size=32)
     assert coco.transform is before
 
@@ -110,26 +110,11 @@ def test_a_broken_image_is_named(root, tmp_path, pipeline):
         epoch_batches(loader(copy, pipeline, train=False))
 
 
-def tiny_config(root, **overrides):
-    settings = dict(
-        data=str(root),
-        image_size=48,
-        batch_size=8,
-        epochs=2,
-        log_every=2,
-        switches={"embed_dim": 16},
-        workers=0,
-        threads=None,
-    )
-    settings.update(overrides)
-    return get_preset("smoke", **settings)
-
-
 @pytest.mark.parametrize("pipeline", FAST)
 def test_trainer_with_a_fast_pipeline_resumes_exactly(root, tmp_path, pipeline):
     def fit(out, epochs, resume=False):
         trainer = Trainer(
-            tiny_config(root, pipeline=pipeline, epochs=epochs),
+            tiny_config(root, pipeline=pipeline, epochs=epochs, image_size=48),
             out,
             resume=resume,
             progress=False,

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from tiny_runs import tiny_config
 
 from dbdgcn_lib.data import CocoMultiLabel, make_synthetic
 from dbdgcn_lib.metrics import multilabel_metrics
@@ -46,23 +47,6 @@ def first_epoch(tiny_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "first"
     fit(tiny_config(tiny_root), out)
     return out
-
-
-def tiny_config(root, **overrides):
-    """The smoke preset shrunk to seconds: ~45 labelled images of 64 px, 5 steps of 8 per epoch, all in
-    this process with torch's own thread count (the preset's ``threads=1`` would stay set for later tests)."""
-    settings = dict(
-        data=str(root),
-        image_size=64,
-        batch_size=8,
-        epochs=1,
-        log_every=2,
-        switches={"embed_dim": 16},
-        workers=0,
-        threads=None,
-    )
-    settings.update(overrides)
-    return get_preset("smoke", **settings)
 
 
 def fit(config, out=None, resume=False):
@@ -240,3 +224,23 @@ def test_ddp_gathered_metrics_equal_single_process(tiny_root, tmp_path, pipeline
     if pipeline == "pil":  # the subset was scored through trainer.val_set, i.e. with PIL transforms
         np.testing.assert_allclose(ddp["s"], scores["s"][:13], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(ddp["targets"], targets[:13])
+
+
+def test_make_sgd_leaves_the_callers_groups_alone_and_states_match():
+    """The fused kernel is tried on copies (a refused one leaves nothing behind); both optimizers
+    have the same state dict, so a checkpoint moves between a CUDA and a CPU run."""
+    from dbdgcn_lib.training.trainer import make_sgd
+
+    weights = torch.nn.Parameter(torch.ones(3))
+    groups = [{"params": [weights], "lr": 0.1, "name": "head"}]
+    before = [dict(g) for g in groups]
+    fused, _ = make_sgd(groups, lr=0.1, momentum=0.9, fused=True)  # fused on this CPU or not: either is fine
+    assert groups == before  # torch fills in a group's defaults: the fused attempt did so on copies
+    plain, used = make_sgd(groups, lr=0.1, momentum=0.9, fused=False)
+    assert used is False and plain.param_groups[0]["fused"] in (None, False)
+    for optimizer in (fused, plain):
+        weights.grad = torch.ones(3)
+        optimizer.step()
+    plain_state = plain.state_dict()
+    plain.load_state_dict(fused.state_dict())  # no missing or extra keys
+    assert plain_state["param_groups"][0]["momentum"] == 0.9 and plain_state["state"].keys() == {0}

@@ -207,16 +207,17 @@ def random_baseline_map(targets: np.ndarray, seed: int = 0) -> float:
         return multilabel_metrics(rng.random(targets.shape), targets)["mAP"]
 
 
-def make_sgd(groups: list[dict], config: TrainConfig, device: torch.device) -> torch.optim.SGD:
-    """SGD with momentum over ``groups``; on CUDA the fused kernel (one launch for all parameters),
-    where this torch has it. The state dict is the same either way, so checkpoints move between both."""
-    if device.type == "cuda":
+def make_sgd(groups: list[dict], *, lr: float, momentum: float, fused: bool) -> tuple[torch.optim.SGD, bool]:
+    """SGD with momentum over ``groups``; with ``fused`` the fused CUDA kernel (one launch for all
+    parameters) where this torch and device have it. Returns ``(optimizer, fused_used)``. The state
+    dict is the same either way, so checkpoints move between both."""
+    if fused:
         try:  # on copies: a failed constructor leaves its settings in the group dicts
             fused_groups = [dict(g) for g in groups]
-            return torch.optim.SGD(fused_groups, lr=config.lr_head, momentum=config.momentum, fused=True)
+            return torch.optim.SGD(fused_groups, lr=lr, momentum=momentum, fused=True), True
         except (RuntimeError, TypeError, ValueError):
             pass
-    return torch.optim.SGD(groups, lr=config.lr_head, momentum=config.momentum)
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum), False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -330,7 +331,9 @@ class Trainer:
         self.model.to(device, memory_format=memory_format)
 
         groups = parameter_groups(self.model, config.lr_backbone, config.lr_head, config.weight_decay)
-        self.optimizer = make_sgd(groups, config, device)
+        self.optimizer, _ = make_sgd(
+            groups, lr=config.lr_head, momentum=config.momentum, fused=device.type == "cuda"
+        )
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, list(config.milestones), config.gamma
         )
