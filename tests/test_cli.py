@@ -52,6 +52,7 @@ def test_train_writes_a_run_and_prints_the_baseline(run):
     assert {"train_loss", "lr_head", "lr_backbone", "val_mAP_r", "val_mAP_m", "time_s", "img_per_s"} <= set(
         row
     )
+    assert 0 < row["first_batch_s"] < row["train_time_s"] < row["time_s"]
     config = json.loads((out / "config.json").read_text())
     assert (config["image_size"], config["batch_size"], config["switches"]) == (64, 8, {"embed_dim": 16})
 

@@ -422,7 +422,9 @@ class Trainer:
     # -- training ------------------------------------------------------------------------------
 
     def train_epoch(self, epoch: int) -> dict:
-        """One pass over the training shard; returns the mean loss, time and images per second."""
+        """One pass over the training shard; returns the mean loss, the time, the wait for the first
+        batch (the loader filling up; a real epoch hides it, a short timing epoch does not) and
+        images per second."""
         cfg, device = self.config, self.device
         self.net.train()
         self.train_loader.set_epoch(epoch)
@@ -433,7 +435,10 @@ class Trainer:
             total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not self.progress
         )
         start = time.perf_counter()
+        first_batch_s = 0.0
         for step, batch in enumerate(self.train_loader):
+            if step == 0:  # host time only: how long the loader took to fill (no device sync)
+                first_batch_s = time.perf_counter() - start
             loss = train_step(
                 self.net,
                 batch,
@@ -456,7 +461,12 @@ class Trainer:
         elapsed = time.perf_counter() - start
         bar.close()
         images = steps * cfg.batch_size * self.dist.world_size
-        return {"train_loss": total.item() / steps, "train_time_s": elapsed, "img_per_s": images / elapsed}
+        return {
+            "train_loss": total.item() / steps,
+            "train_time_s": elapsed,
+            "first_batch_s": first_batch_s,
+            "img_per_s": images / elapsed,
+        }
 
     def _stop_if_not_finite(self, first_bad: torch.Tensor, epoch: int, steps: int) -> None:
         if not distributed.any_rank(first_bad >= 0):
