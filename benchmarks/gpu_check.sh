@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one GPU check of issue 6: correctness on the GPU, the real Trainer on CUDA, then the benchmark
-# matrix. Without the Trainer step it took 319 s on one H200; that step is capped at 420 s.
+# matrix. Without the Trainer step it took 319 s on one H200; PARTS="correct trainer" took 407 s on one H100
+# (the Trainer step, capped at 420 s, took 357 s there).
 #
 #   bash benchmarks/gpu_check.sh             (from the repository root, on a machine with one GPU)
 #   PARTS="correct trainer" bash benchmarks/gpu_check.sh     (only some parts: correct trainer bench)

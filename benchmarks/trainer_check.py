@@ -13,11 +13,13 @@
 2. ``speed``: the paper preset (ResNet-101, random initialisation, 448; ADD-GCN's smaller learning
    rates, so that no run stops on a diverging loss) on a COCO-format folder of photo-like 640 x 480
    JPEGs with random labels (``data.gpu.make_coco_like``): the paper's batch of 18 eager and
-   compiled and batch 128 compiled with the uint8 pipeline, batch 128 compiled with nvjpeg. Rates
-   come from the trainer's own log: training img/s of each epoch (the first one compiles), the
-   last epoch's steady rate (without the wait for the loader's first batch, which a COCO epoch of
-   82,783 images hides but a short timing epoch does not), and evaluation img/s from the epoch's
-   time minus its training time (metrics and all).
+   compiled and batch 128 compiled with the uint8 pipeline, batch 128 compiled with nvjpeg; two
+   epochs each (the first one compiles and autotunes cuDNN), evaluation at batch 128. Rates come
+   from the trainer's own log: training img/s of each epoch, the last epoch's steady rate (without
+   the wait for the loader's first batch, which a COCO epoch of 82,783 images hides but a short
+   timing epoch does not), and evaluation img/s from the epoch's time minus its training time
+   (metrics and all; a lower bound, as each worker builds a whole batch and a short split is a few
+   rounds of them). ``--runs`` picks runs by name.
 
 Each finished run is appended to ``DIR/trainer.json`` at once (a timeout keeps what was measured);
 the table and a 50-epoch COCO estimate per setting are printed at the end. ``--dry`` runs the same
@@ -88,7 +90,9 @@ def run(config, out: Path) -> tuple[Trainer, dict]:
         "train_img_per_s": [round(r["img_per_s"], 1) for r in history],
         "first_batch_s": [round(r["first_batch_s"], 2) for r in history],
         # the last epoch after its first batch came (that batch's images left out: a lower bound)
-        "steady_img_per_s": round((images - config.batch_size) / (last["train_time_s"] - last["first_batch_s"]), 1),
+        "steady_img_per_s": round(
+            (images - config.batch_size) / (last["train_time_s"] - last["first_batch_s"]), 1
+        ),
         "eval_img_per_s": round(len(trainer.val_set) / eval_s, 1),
         "train_loss": [round(r["train_loss"], 4) for r in history],
         "val_mAP": round(last["val_mAP"], 2),
@@ -118,7 +122,8 @@ def coco_like_data(args) -> Path:
 
 def data(args, results: Path) -> None:
     start = time.perf_counter()
-    print(f"data: {synthetic_data(args)}, {coco_like_data(args)} ({time.perf_counter() - start:.0f} s)", flush=True)
+    paths = f"{synthetic_data(args)}, {coco_like_data(args)}"
+    print(f"data: {paths} ({time.perf_counter() - start:.0f} s)", flush=True)
 
 
 def smoke(args, results: Path) -> None:
@@ -181,14 +186,19 @@ def speed(args, results: Path) -> None:
         size = dict(image_size=64, backbone="tiny", switches={"embed_dim": 16}, eval_batch_size=8)
         runs = [("b4 eager uint8", 4, False, "uint8", 2), ("b8 eager nvjpeg", 8, False, "nvjpeg", 2)]
     else:
-        size = dict(eval_batch_size=256)
+        size = dict(eval_batch_size=128)
         runs = [  # most telling first: a timeout keeps the runs already finished
-            ("b18 eager uint8", 18, False, "uint8", 1),
+            ("b18 eager uint8", 18, False, "uint8", 2),
             ("b128 compiled uint8", 128, True, "uint8", 2),
             ("b18 compiled uint8", 18, True, "uint8", 2),
             ("b128 compiled nvjpeg", 128, True, "nvjpeg", 2),
         ]
+    unknown = set(args.runs) - {r[0] for r in runs} if args.runs else set()
+    if unknown:
+        raise SystemExit(f"--runs: unknown run(s) {sorted(unknown)}; choose from {[r[0] for r in runs]}")
     for name, batch, compiled, pipeline, epochs in runs:
+        if args.runs and name not in args.runs:
+            continue
         config = get_preset(
             "paper",
             # ADD-GCN's learning rates: the paper's 0.5 / 0.05 can diverge from a random initialisation,
@@ -223,14 +233,15 @@ def speed(args, results: Path) -> None:
 def report(results: Path, epochs: int = 50) -> str:
     rows = json.loads(results.read_text()) if results.is_file() else []
     lines = [
-        f"{'run':<24}{'batch':>6}{'compiled':>9}{'train img/s (per epoch)':>26}{'steady':>8}{'eval img/s':>11}"
-        f"{'peak GB':>8}{'mAP':>7}"
+        f"{'run':<27}{'batch':>6}{'compiled':>9}{'train img/s (per epoch)':>26}{'steady':>8}"
+        f"{'eval img/s':>11}{'peak GB':>8}{'mAP':>7}"
     ]
     for r in rows:
         rates = ", ".join(f"{v:,.0f}" for v in r["train_img_per_s"])
         lines.append(
-            f"{r['name']:<24}{r['batch']:>6}{'y' if r['compile'] else 'n':>9}{rates:>26}{r['steady_img_per_s']:>8,.0f}"
-            f"{r['eval_img_per_s']:>11,.0f}{r.get('peak_mem_gb', float('nan')):>8.2f}{r['val_mAP']:>7.2f}"
+            f"{r['name']:<27}{r['batch']:>6}{'y' if r['compile'] else 'n':>9}{rates:>26}"
+            f"{r['steady_img_per_s']:>8,.0f}{r['eval_img_per_s']:>11,.0f}"
+            f"{r.get('peak_mem_gb', float('nan')):>8.2f}{r['val_mAP']:>7.2f}"
         )
     speed_rows = [r for r in rows if r["name"].startswith("speed") and r["image_size"] == 448]
     if speed_rows:
@@ -240,7 +251,7 @@ def report(results: Path, epochs: int = 50) -> str:
         )
     for r in speed_rows:
         hours = paper_run_hours(r["steady_img_per_s"], r["eval_img_per_s"], epochs=epochs)
-        lines.append(f"  {r['name']:<24} {hours:5.2f} h")
+        lines.append(f"  {r['name']:<27} {hours:5.2f} h")
     return "\n".join(lines)
 
 
@@ -252,7 +263,10 @@ def main() -> int:
     parser.add_argument("--only", default="data,smoke,speed", help="comma-separated: data, smoke, speed")
     parser.add_argument("--smoke-epochs", type=int, default=3)
     parser.add_argument("--train-images", type=int, default=4096)
-    parser.add_argument("--val-images", type=int, default=512)
+    parser.add_argument("--val-images", type=int, default=4096)
+    parser.add_argument(
+        "--runs", type=lambda text: text.split(","), default=None, help="speed runs by name (default: all)"
+    )
     parser.add_argument("--dry", action="store_true", help="CPU, toy sizes: checks this script only")
     args = parser.parse_args()
     # small validation splits lack a class or two; the metrics say so once per evaluation

@@ -155,6 +155,18 @@ def test_json_results_are_appended_atomically(tmp_path):
     assert bench.load_results(tmp_path / "missing.json")["results"] == []
 
 
+def test_show_names_a_file_that_is_not_bench_results(tmp_path, capsys):
+    other = tmp_path / "trainer.json"  # trainer_check.py writes a list of runs, not bench results
+    other.write_text('[{"name": "speed b18 eager uint8"}]')
+    with pytest.raises(ValueError, match="trainer.json: not a bench results file"):
+        bench.load_results(other)
+    broken = tmp_path / "cut.json"
+    broken.write_text('{"results": [')
+    for path, says in ((other, "not a bench results file"), (broken, "cut.json: not valid JSON")):
+        assert main(["bench", "--show", str(path)]) == 2
+        assert says in capsys.readouterr().err
+
+
 def test_head_share_and_targets_from_records():
     base = {"status": "ok", "phase": "train", "mode": "fast", "input": "synthetic", "batch": 128,
             "image_size": 448, "backbone": "resnet101", "compile": True, "device": "H200",

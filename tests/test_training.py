@@ -56,7 +56,8 @@ def fit(config, out=None, resume=False):
 
 
 def without_times(history):
-    return [{k: v for k, v in row.items() if "time" not in k and "per_s" not in k} for row in history]
+    """Leave out the measured durations and rates (time_s, train_time_s, first_batch_s, img_per_s)."""
+    return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in history]
 
 
 def assert_same_weights(a: dict, b: dict):

@@ -473,8 +473,15 @@ def load_results(path: str | os.PathLike) -> dict:
     p = Path(path)
     if not p.is_file():
         return {"schema": SCHEMA, "env": None, "results": []}
-    data = json.loads(p.read_text())
-    data.setdefault("results", [])
+    try:
+        data = json.loads(p.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{p}: not valid JSON ({err}); pass a file that `bench --json` wrote") from None
+    if not isinstance(data, dict) or not isinstance(data.setdefault("results", []), list):
+        raise ValueError(
+            f"{p}: not a bench results file (a JSON object with a 'results' list); pass one "
+            "that `python -m dbdgcn_lib bench --json` wrote"
+        )
     return data
 
 
@@ -974,7 +981,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if args.show:
         if not Path(args.show).is_file():
             raise CommandError(f"no results file {args.show}")
-        data = load_results(args.show)
+        try:
+            data = load_results(args.show)
+        except ValueError as err:
+            raise CommandError(str(err)) from None
         print(format_table(data["results"], data.get("env")))
         if args.targets:
             print()
