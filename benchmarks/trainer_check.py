@@ -16,7 +16,7 @@
    compiled and batch 128 compiled with the uint8 pipeline, batch 128 compiled with nvjpeg; two
    epochs each (the first one compiles and autotunes cuDNN), evaluation at batch 128. Rates come
    from the trainer's own log: training img/s of each epoch, the last epoch's steady rate (without
-   the wait for the loader's first batch, which a COCO epoch of 82,783 images hides but a short
+   the wait for the loader's first batch, which a COCO epoch of 82,081 images hides but a short
    timing epoch does not), and evaluation img/s from the epoch's time minus its training time
    (metrics and all; a lower bound, as each worker builds a whole batch and a short split is a few
    rounds of them). ``--runs`` picks runs by name.
