@@ -4,7 +4,7 @@
 # (the Trainer step, capped at 420 s, took 357 s there).
 #
 #   bash benchmarks/gpu_check.sh             (from the repository root, on a machine with one GPU)
-#   PARTS="correct trainer" bash benchmarks/gpu_check.sh     (only some parts: correct trainer bench)
+#   PARTS="correct trainer" bash benchmarks/gpu_check.sh     (only some parts: correct trainer compare bench)
 #
 # Needs pycocotools: on the lent machine the wheel travels in .whl/ (made by ../shared/device/wheels.sh)
 # and is installed into .site/ first. Results go to $OUT (default .bench/gpu_check/):
@@ -30,7 +30,7 @@ STEPS="$OUT/steps.txt"
 : > "$STEPS"
 rm -f "$JSON"
 
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+if [ "${GPU_CHECK_DRY:-0}" != 1 ] && [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then  # the GPU machine's wheels
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target .site .whl/*.whl \
     && export PYTHONPATH=$PWD/.site:$PWD
 fi
@@ -39,11 +39,11 @@ export PYTHONPATH=${PYTHONPATH:-$PWD}
 if [ "${GPU_CHECK_DRY:-0}" = 1 ]; then
   SIZE=(--device cpu --backbone tiny --image-size 64 --num-classes 10 --embed-dim 32 --workers 1 --gpu-loader-workers 1)
   RUN=(--steps 2 --warmup 1 --max-seconds 5 --no-compile)
-  JPEGS=16; AUTO=(--batch 2); SELF=(--device cpu --size 64 --backbone tiny); B18=2; TRAINER=(--dry)
+  JPEGS=16; AUTO=(--batch 2); SELF=(--device cpu --size 64 --backbone tiny); B18=2; BC=2; TRAINER=(--dry)
 else
   SIZE=()
   RUN=(--steps 15 --warmup 3 --max-seconds 6)
-  JPEGS=1024; AUTO=(--batch auto --max-batch 256); SELF=(); B18=18; TRAINER=()
+  JPEGS=1024; AUTO=(--batch auto --max-batch 256); SELF=(); B18=18; BC=128; TRAINER=()
 fi
 JPEG_DIR=.bench/jpeg_$JPEGS
 
@@ -86,7 +86,7 @@ $PY -c "import pycocotools" 2>/dev/null || echo "WARNING: pycocotools missing: c
 echo "CPUs: $(nproc)"; free -g | head -2; df -h /dev/shm /tmp | cat
 
 # 1. correctness (in parallel with writing the JPEGs the real-pipeline cases read)
-if want bench; then
+if want bench || want compare; then
   echo; echo "== writing $JPEGS photo-like JPEGs to $JPEG_DIR (background)"
   $PY -c "from dbdgcn_lib.data.gpu import make_jpeg_folder; make_jpeg_folder('$JPEG_DIR', $JPEGS)" &
   JPEG_PID=$!
@@ -117,37 +117,43 @@ if want trainer; then
   cp .bench/trainer_check/trainer.json "$OUT/trainer.json" 2>/dev/null
 fi
 [ -n "${JPEG_PID:-}" ] && wait "$JPEG_PID"
-if ! want bench; then
-  { echo; echo "steps:"; cat "$STEPS"; echo "total: $SECONDS s"; } | tee "$OUT/bench.txt"
-  sleep 1
-  exit 0
+
+# 3. C: the bench loop at the trainer's batch, on the same card as step T: db_dgcn fast and compiled,
+#    model alone and with the uint8 (CPU-worker) pipeline; beside T's "b128 compiled uint8" row it
+#    shows what the trainer's loop costs over the model's own step
+if want compare; then
+  step "C: bench at the trainer's batch $BC (db_dgcn fast compiled; synthetic, jpeg/cpu)" 200 90 \
+    "${BENCH[@]}" --variants db_dgcn --modes fast --phases train,eval --input synthetic,jpeg --loader cpu \
+    --batch $BC --eval-batch $BC --jpeg-dir "$JPEG_DIR" --jpeg-count $JPEGS --label trainer-batch
 fi
 
-# 3. A: as released (float32, NCHW, eager) and fast without compile, all variants, batch 18:
-#    the 3x baseline, the batch-18 bf16 memory target, eager speed-ups and head shares.
-step "A: released vs fast-eager, batch 18" 120 30 \
-  "${BENCH[@]}" --variants add_gcn,db_dgcn,resnet --modes released,fast --no-compile --phases train,eval \
-  --batch $B18 --released-batch $B18 --label batch18
+if want bench; then
+  # 4. A: as released (float32, NCHW, eager) and fast without compile, all variants, batch 18:
+  #    the 3x baseline, the batch-18 bf16 memory target, eager speed-ups and head shares.
+  step "A: released vs fast-eager, batch 18" 120 30 \
+    "${BENCH[@]}" --variants add_gcn,db_dgcn,resnet --modes released,fast --no-compile --phases train,eval \
+    --batch $B18 --released-batch $B18 --label batch18
 
-# 4. B: db_dgcn fast (bf16, channels_last, compiled), the largest batch that fits; model alone, then
-#    with the real JPEG pipeline in the loop (CPU workers, then nvJPEG on the GPU)
-step "B1: db_dgcn fast train (compiled; synthetic, jpeg/cpu, jpeg/gpu)" 240 90 \
-  "${BENCH[@]}" --variants db_dgcn --modes fast --phases train --input synthetic,jpeg --loader cpu,gpu "${AUTO[@]}" \
-  --jpeg-dir "$JPEG_DIR" --jpeg-count $JPEGS --label fast
-step "B2: db_dgcn fast eval (compiled; synthetic, jpeg/cpu, jpeg/gpu)" 150 60 \
-  "${BENCH[@]}" --variants db_dgcn --modes fast --phases eval --input synthetic,jpeg --loader cpu,gpu "${AUTO[@]}" \
-  --jpeg-dir "$JPEG_DIR" --jpeg-count $JPEGS --label fast
+  # 5. B: db_dgcn fast (bf16, channels_last, compiled), the largest batch that fits; model alone, then
+  #    with the real JPEG pipeline in the loop (CPU workers, then nvJPEG on the GPU)
+  step "B1: db_dgcn fast train (compiled; synthetic, jpeg/cpu, jpeg/gpu)" 240 90 \
+    "${BENCH[@]}" --variants db_dgcn --modes fast --phases train --input synthetic,jpeg --loader cpu,gpu "${AUTO[@]}" \
+    --jpeg-dir "$JPEG_DIR" --jpeg-count $JPEGS --label fast
+  step "B2: db_dgcn fast eval (compiled; synthetic, jpeg/cpu, jpeg/gpu)" 150 60 \
+    "${BENCH[@]}" --variants db_dgcn --modes fast --phases eval --input synthetic,jpeg --loader cpu,gpu "${AUTO[@]}" \
+    --jpeg-dir "$JPEG_DIR" --jpeg-count $JPEGS --label fast
 
-# 5. D: resnet (= the backbone alone: the head's share) and add_gcn, fast and compiled, at B's batches
-BT=$(batch_of train 128); BE=$(batch_of eval 256)
-[ "${GPU_CHECK_DRY:-0}" = 1 ] && BT=2 && BE=2
-step "D: resnet and add_gcn fast (compiled) at batch $BT / $BE" 240 60 \
-  "${BENCH[@]}" --variants resnet,add_gcn --modes fast --phases train,eval --batch "$BT" --eval-batch "$BE" --label fast
+  # 6. D: resnet (= the backbone alone: the head's share) and add_gcn, fast and compiled, at B's batches
+  BT=$(batch_of train 128); BE=$(batch_of eval 256)
+  [ "${GPU_CHECK_DRY:-0}" = 1 ] && BT=2 && BE=2
+  step "D: resnet and add_gcn fast (compiled) at batch $BT / $BE" 240 60 \
+    "${BENCH[@]}" --variants resnet,add_gcn --modes fast --phases train,eval --batch "$BT" --eval-batch "$BE" --label fast
+fi
 
 # report
 echo
 {
-  $PY -m dbdgcn_lib bench --show "$JSON" --targets
+  [ -f "$JSON" ] && $PY -m dbdgcn_lib bench --show "$JSON" --targets
   echo; echo "steps:"; cat "$STEPS"
   echo "total: $SECONDS s"
 } | tee "$OUT/bench.txt"

@@ -293,3 +293,30 @@ def test_compare_pipelines_script_prints_one_row_per_pipeline(tmp_path):
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[2:]}
     assert list(rows) == ["pil", "uint8", "nvjpeg"]
     assert float(rows["pil"][0]) == 0.0 and all(float(r[1]) < 1.5 for r in rows.values())
+
+
+def test_gpu_check_script_runs_dry_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.sh's benchmark parts (C: the bench at the trainer's batch; A, B, D: the
+    matrix) in its CPU mode, toy sizes: every step exits 0 and the report holds their rows."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
+    env = {
+        **os.environ,
+        "GPU_CHECK_DRY": "1",
+        "PARTS": "compare bench",
+        "OUT": str(tmp_path),
+        "PYTHON": sys.executable,
+    }
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    steps = (tmp_path / "steps.txt").read_text().splitlines()
+    assert [line.split(":")[0] for line in steps] == ["== C", "== A", "== B1", "== B2", "== D"]
+    assert all(": exit 0 after" in line for line in steps), steps
+    labels = [r["label"] for r in json.loads((tmp_path / "bench.json").read_text())["results"]]
+    assert labels.count("trainer-batch") == 4  # train and eval, synthetic and jpeg/cpu
+    assert {"batch18", "fast"} <= set(labels)
+    assert "targets (issue 6)" in (tmp_path / "bench.txt").read_text()
