@@ -20,9 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dbdgcn_lib.data import IMAGENET_STD, CocoMultiLabel, ensure_synthetic  # noqa: E402
+from dbdgcn_lib.training.config import INPUT_PIPELINES  # noqa: E402
 from dbdgcn_lib.training.inputs import build_loader  # noqa: E402
-
-PIPELINES = ("pil", "uint8", "nvjpeg")
 
 
 def load(dataset: CocoMultiLabel, pipeline: str, args) -> tuple[torch.Tensor, float]:
@@ -58,7 +57,7 @@ def main() -> int:
     print(f"{dataset}; {args.image_size} px, batch {args.batch_size}, {args.workers} worker(s), CPU")
     print(f"{'pipeline':<9}{'mean diff':>11}{'max diff':>10}  (grey levels vs pil){'img/s':>9}")
     reference = None
-    for pipeline in PIPELINES:
+    for pipeline in INPUT_PIPELINES:
         images, rate = load(dataset, pipeline, args)
         if reference is None:
             reference = images

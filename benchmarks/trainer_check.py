@@ -49,9 +49,9 @@ from dbdgcn_lib.data import ensure_synthetic, make_synthetic  # noqa: E402
 from dbdgcn_lib.data.gpu import make_coco_like  # noqa: E402
 from dbdgcn_lib.training import Trainer, get_preset  # noqa: E402
 from dbdgcn_lib.training.bench import COCO_TRAIN_IMAGES, COCO_VAL_IMAGES, paper_run_hours  # noqa: E402
+from dbdgcn_lib.training.config import INPUT_PIPELINES  # noqa: E402
 from dbdgcn_lib.training.trainer import random_baseline_map  # noqa: E402
 
-PIPELINES = ("pil", "uint8", "nvjpeg")
 FAILURES: list[str] = []
 
 
@@ -129,7 +129,7 @@ def data(args, results: Path) -> None:
 def smoke(args, results: Path) -> None:
     data = synthetic_data(args)
     toy = dict(image_size=64, batch_size=8, switches={"embed_dim": 16}) if args.dry else {}
-    for pipeline in PIPELINES:
+    for pipeline in INPUT_PIPELINES:
         name = f"smoke {pipeline}"
         config = get_preset(
             "smoke",

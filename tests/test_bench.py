@@ -7,12 +7,18 @@ CPU timings here are noise (a shared 2-core machine, 2 steps); the tests check t
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from dbdgcn_lib.cli import main
 from dbdgcn_lib.training import bench
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 TINY = {
@@ -246,20 +252,20 @@ def test_paper_run_estimate_from_records():
     assert "not measured" in bench.format_estimates([])
 
 
-def test_trainer_check_script_runs_dry_on_the_cpu(tmp_path):
-    """benchmarks/trainer_check.py (the GPU check of the real Trainer) in its CPU mode, toy sizes."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "trainer_check.py"
+def run_script(*command: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """A script of benchmarks/ (``name.py`` with this interpreter, ``name.sh`` with bash); it must exit 0."""
+    script = str(BENCHMARKS / command[0])
+    argv = ["bash", script] if script.endswith(".sh") else [sys.executable, script]
     done = subprocess.run(
-        [sys.executable, str(script), "--dry", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [*argv, *command[1:]], env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+def test_trainer_check_script_runs_dry_on_the_cpu(tmp_path):
+    """benchmarks/trainer_check.py (the GPU check of the real Trainer) in its CPU mode, toy sizes."""
+    done = run_script("trainer_check.py", "--dry", "--out", str(tmp_path))
     assert "all checks passed" in done.stdout
     rows = json.loads((tmp_path / "trainer.json").read_text())
     names = [r["name"] for r in rows]
@@ -275,21 +281,10 @@ def test_trainer_check_script_runs_dry_on_the_cpu(tmp_path):
 
 
 def test_compare_pipelines_script_prints_one_row_per_pipeline(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from dbdgcn_lib.data import make_synthetic
 
     root = make_synthetic(tmp_path / "tiny", size="tiny")
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_pipelines.py"
-    done = subprocess.run(
-        [sys.executable, str(script), "--data", str(root), "--image-size", "48", "--workers", "0"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_script("compare_pipelines.py", "--data", str(root), "--image-size", "48", "--workers", "0")
     rows = {line.split()[0]: line.split()[1:] for line in done.stdout.splitlines()[2:]}
     assert list(rows) == ["pil", "uint8", "nvjpeg"]
     assert float(rows["pil"][0]) == 0.0 and all(float(r[1]) < 1.5 for r in rows.values())
@@ -298,21 +293,8 @@ def test_compare_pipelines_script_prints_one_row_per_pipeline(tmp_path):
 def test_gpu_check_script_runs_dry_on_the_cpu(tmp_path):
     """benchmarks/gpu_check.sh's benchmark parts (C: the bench at the trainer's batch; A, B, D: the
     matrix) in its CPU mode, toy sizes: every step exits 0 and the report holds their rows."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.sh"
-    env = {
-        **os.environ,
-        "GPU_CHECK_DRY": "1",
-        "PARTS": "compare bench",
-        "OUT": str(tmp_path),
-        "PYTHON": sys.executable,
-    }
-    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    env = {"GPU_CHECK_DRY": "1", "PARTS": "compare bench", "OUT": str(tmp_path), "PYTHON": sys.executable}
+    run_script("gpu_check.sh", env=env)
     steps = (tmp_path / "steps.txt").read_text().splitlines()
     assert [line.split(":")[0] for line in steps] == ["== C", "== A", "== B1", "== B2", "== D"]
     assert all(": exit 0 after" in line for line in steps), steps

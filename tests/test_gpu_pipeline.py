@@ -158,7 +158,7 @@ def test_loaders_and_prefetcher_on_cpu(jpegs):
     ds = g.JpegBytesDataset(jpegs, targets)
     data, y = g.collate_bytes([ds[0], ds[2]])
     assert isinstance(data, list) and len(data) == 2 and torch.equal(y, torch.tensor(targets[[0, 2]]))
-    loader = g.make_loader(ds, 3, workers=0, seed=0)
+    loader = g.make_jpeg_loader(ds, 3, workers=0, seed=0)
     tf = g.GpuBatchTransform(32, train=True, device="cpu", seed=0)
     batches = []
     for i, (x, yb) in enumerate(g.DevicePrefetcher(loader, g.gpu_loader_transform(tf), "cpu")):
@@ -166,10 +166,10 @@ def test_loaders_and_prefetcher_on_cpu(jpegs):
         if i == 4:
             break
     assert len(batches) == 5 and all(x.shape == (3, 3, 32, 32) and yb.shape == (3, 3) for x, yb in batches)
-    finite = g.make_loader(ds, 3, workers=0, infinite=False)
+    finite = g.make_jpeg_loader(ds, 3, workers=0, infinite=False)
     assert len(list(finite)) == 1  # drop_last: one full batch of 3 from 4 images
     cpu_ds = g.JpegDecodeDataset(jpegs, targets, image_size=32)
-    loader = g.make_loader(cpu_ds, 2, workers=1, seed=0)
+    loader = g.make_jpeg_loader(cpu_ds, 2, workers=1, seed=0)
     x, yb = next(iter(g.DevicePrefetcher(loader, g.cpu_loader_transform("cpu"), "cpu")))
     assert x.shape == (2, 3, 32, 32) and x.dtype == torch.float32 and yb.shape == (2, 3)
 
@@ -219,7 +219,7 @@ def test_cuda_prefetcher_overlap_gives_the_same_batches(jpegs):
     ds = g.JpegBytesDataset(jpegs, np.eye(4, 3, dtype=np.float32))
     outs = []
     for overlap in (True, False):
-        loader = g.make_loader(ds, 2, workers=0, seed=3, pin_memory=True)
+        loader = g.make_jpeg_loader(ds, 2, workers=0, seed=3, pin_memory=True)
         tf = g.GpuBatchTransform(32, train=True, device="cuda", seed=3)
         it = iter(g.DevicePrefetcher(loader, g.gpu_loader_transform(tf), "cuda", overlap=overlap))
         outs.append([next(it) for _ in range(3)])

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, RandomSampler
 
-from dbdgcn_lib.data.coco import CorruptImageError
+from dbdgcn_lib.data.coco import CorruptImageError, annotation_file
 from dbdgcn_lib.data.transforms import IMAGENET_MEAN, IMAGENET_STD, default_resize
 
 #: ML-GCN's / ADD-GCN's MultiScaleCrop: crop side = scale x 512 for each scale, aspect distortion <= 2 steps.
@@ -399,7 +399,7 @@ class JpegDecodeDataset(_PathsTargets):
         return image.contiguous(), self.targets[index]
 
 
-def make_loader(
+def make_jpeg_loader(
     dataset: Dataset,
     batch_size: int,
     *,
@@ -641,7 +641,7 @@ def make_coco_like(
             {"id": a + 1, "image_id": int(i) + 1, "category_id": int(c) + 1, "bbox": [0, 0, 1, 1], "area": 1}
             for a, (i, c) in enumerate(zip(rows, cols))
         ]
-        path = root / "annotations" / f"instances_{split}.json"
+        path = annotation_file(root, split)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
         os.replace(tmp, path)

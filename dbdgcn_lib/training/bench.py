@@ -371,7 +371,7 @@ def _jpeg_pipeline(
         factor = _prefetch_factor(case.batch, image_size, workers, log)
     else:
         raise ValueError(f"unknown loader {case.loader!r}; choose from {', '.join(LOADERS)}")
-    loader = gpu_data.make_loader(
+    loader = gpu_data.make_jpeg_loader(
         dataset,
         case.batch,
         workers=workers,

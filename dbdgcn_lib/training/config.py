@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from dbdgcn_lib.models import SWITCHES, VARIANTS
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
-PIPELINES = ("auto", "pil", "uint8", "nvjpeg")  # see dbdgcn_lib.training.inputs
+INPUT_PIPELINES = ("pil", "uint8", "nvjpeg")  # see dbdgcn_lib.training.inputs
+PIPELINES = ("auto", *INPUT_PIPELINES)
 DATASETS = ("coco", "synthetic")
 
 
