@@ -8,9 +8,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 from PIL import Image
 
-from dbdgcn_lib.graph import conditional_probability, static_adjacency
+from dbdgcn_lib import viz
+from dbdgcn_lib.data.constants import IMAGENET_MEAN, IMAGENET_STD
+from dbdgcn_lib.graph import conditional_probability, cooccurrence, static_adjacency
 from dbdgcn_lib.metrics import average_precision, multilabel_metrics
-from dbdgcn_lib.viz import figures as F
+from dbdgcn_lib.viz.evaluation import THRESHOLD_METRICS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NAMES = ["a", "b", "c", "d"]
@@ -35,27 +37,27 @@ def _scores_targets(n=40, c=4, seed=0):
 
 def test_image_to_array_handles_tensors_arrays_and_pil():
     normalised_zero = torch.zeros(3, 5, 6)  # ImageNet-normalised 0 is the mean colour
-    out = F.image_to_array(normalised_zero, normalized=True)
+    out = viz.image_to_array(normalised_zero, normalized=True)
     assert out.shape == (5, 6, 3)
-    np.testing.assert_allclose(out[0, 0], F.IMAGENET_MEAN, atol=1e-6)
-    auto = F.image_to_array(torch.full((3, 4, 4), -1.0))  # out of [0, 1] -> un-normalised, clipped
-    np.testing.assert_allclose(auto[0, 0], np.clip(-1.0 * np.array(F.IMAGENET_STD) + F.IMAGENET_MEAN, 0, 1))
+    np.testing.assert_allclose(out[0, 0], IMAGENET_MEAN, atol=1e-6)
+    auto = viz.image_to_array(torch.full((3, 4, 4), -1.0))  # out of [0, 1] -> un-normalised, clipped
+    np.testing.assert_allclose(auto[0, 0], np.clip(-1.0 * np.array(IMAGENET_STD) + IMAGENET_MEAN, 0, 1))
     plain = torch.full((3, 4, 4), 0.25)  # already in [0, 1]: left alone
-    np.testing.assert_allclose(F.image_to_array(plain), 0.25)
+    np.testing.assert_allclose(viz.image_to_array(plain), 0.25)
     u8 = np.full((4, 4, 3), 255, dtype=np.uint8)
-    np.testing.assert_allclose(F.image_to_array(u8), 1.0)
+    np.testing.assert_allclose(viz.image_to_array(u8), 1.0)
     pil = Image.new("RGB", (7, 3), (0, 255, 0))
-    arr = F.image_to_array(pil)
+    arr = viz.image_to_array(pil)
     assert arr.shape == (3, 7, 3) and arr[0, 0].tolist() == [0.0, 1.0, 0.0]
     with pytest.raises(ValueError):
-        F.image_to_array(np.zeros((5, 5, 5)))
+        viz.image_to_array(np.zeros((5, 5, 5)))
 
 
 def test_show_images_one_axes_per_image_and_marks_wrong_predictions():
     imgs = torch.randn(5, 3, 8, 8)
     labels = [np.array([1, 0, 0, 1]), [1], ["c"], [], [0, 2]]
     predicted = [[0, 3], [1, 2], ["c"], [], [0]]
-    fig = F.show_images(imgs, labels, NAMES, ncols=3, predicted=predicted)
+    fig = viz.show_images(imgs, labels, NAMES, ncols=3, predicted=predicted)
     assert isinstance(fig, Figure)
     assert len(fig.axes) == 5  # the sixth grid cell is removed
     titles = [ax.get_title(loc="left") for ax in fig.axes]
@@ -68,41 +70,78 @@ def test_show_images_one_axes_per_image_and_marks_wrong_predictions():
 
 
 def test_show_images_accepts_pil_and_no_labels():
-    fig = F.show_images([Image.new("RGB", (6, 6)), np.zeros((6, 6, 3), np.uint8)])
+    fig = viz.show_images([Image.new("RGB", (6, 6)), np.zeros((6, 6, 3), np.uint8)])
     assert len(fig.axes) == 2
 
 
-def test_activation_maps_overlay_top_k_by_map_max_and_upsampling():
+def test_activation_maps_overlay_top_k_by_map_max_and_grid_blocks():
     image = torch.rand(3, 32, 32)
     maps = torch.zeros(4, 4, 4)
     maps[2, 1, 1] = 5.0  # c strongest
     maps[0, 3, 3] = 2.0  # then a
-    fig = F.activation_maps_overlay(image, maps, NAMES, top_k=2)
-    assert len(fig.axes) == 3  # image + 2 overlays
-    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["image", "c", "a"]
+    fig = viz.activation_maps_overlay(image, maps, NAMES, top_k=2)
+    assert len(fig.axes) == 4  # image + 2 overlays + the shared colour bar
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes[:3]] == ["image", "c", "a"]
+    assert fig.axes[1].get_title() == "c\nmax M 5.00"
+    assert fig.axes[-1].get_ylabel() == "\u03c3(M)"
     overlay = fig.axes[1].images
     assert len(overlay) == 2  # image, then the map over it
-    heat = overlay[1].get_array()
-    assert heat.shape == (32, 32)
-    assert heat.max() == pytest.approx(1.0) and heat.min() == pytest.approx(0.0)  # min-max per map
-    chosen = F.activation_maps_overlay(
+    heat = overlay[1]
+    assert heat.get_array().shape == (4, 4)  # one block per map cell, not upsampled
+    assert heat.get_interpolation() == "nearest"
+    assert heat.get_extent() == overlay[0].get_extent() == [-0.5, 31.5, 31.5, -0.5]
+    np.testing.assert_allclose(heat.get_array(), torch.sigmoid(maps[2]).numpy(), rtol=1e-6)
+    assert heat.get_clim() == (0.0, 1.0)
+    borders = fig.axes[1].collections
+    assert len(borders) == 2 and len(borders[0].get_segments()) == 3  # 3 inner borders each way
+    chosen = viz.activation_maps_overlay(
         image, maps, NAMES, classes=["b"], scores=np.array([0.1, 0.9, 0.2, 0.3])
     )
-    assert len(chosen.axes) == 2 and chosen.axes[1].get_title() == "b\nscore 0.90"
+    assert len(chosen.axes) == 3 and chosen.axes[1].get_title() == "b\nscore 0.90"
     with pytest.raises(ValueError):
-        F.activation_maps_overlay(image, torch.zeros(3, 4, 4), NAMES)
+        viz.activation_maps_overlay(image, torch.zeros(3, 4, 4), NAMES)
+    with pytest.raises(ValueError):
+        viz.activation_maps_overlay(image, maps, NAMES, normalize="softmax")
 
 
-def test_feature_maps_two_rows_strongest_channels_first():
+def test_activation_maps_overlay_smoothed_says_so_and_each_is_min_max():
+    image = torch.rand(3, 32, 32)
+    maps = torch.zeros(4, 4, 4)
+    maps[2, 1, 1] = 5.0
+    smooth = viz.activation_maps_overlay(image, maps, NAMES, classes=["c"], smooth=True, normalize="each")
+    heat = smooth.axes[1].images[1].get_array()
+    assert heat.shape == (32, 32)  # bilinear upsampling to the image
+    assert heat.max() == pytest.approx(1.0) and heat.min() == pytest.approx(0.0)  # min-max per map
+    assert smooth.axes[1].get_title().endswith("(smoothed)")
+    assert not smooth.axes[1].collections  # no cell borders on a smoothed map
+    assert smooth.axes[-1].get_ylabel() == "M, min-max scaled per map"
+    raw = viz.activation_maps_overlay(image, maps, NAMES, classes=["a", "c"], normalize="none")
+    assert raw.axes[1].images[1].get_clim() == raw.axes[2].images[1].get_clim() == (0.0, 5.0)
+    assert "(smoothed)" not in raw.axes[1].get_title()
+
+
+def test_feature_maps_two_rows_strongest_channels_first_with_colour_bars():
     x3 = torch.zeros(1, 6, 8, 8)
     x3[0, 4] = 3.0
-    x4 = torch.rand(10, 4, 4)
-    fig = F.feature_maps(x3, x4, n=3)
-    assert len(fig.axes) == 6
+    x3[0, 1, 0, 0] = 1.0
+    x4 = torch.rand(10, 4, 4, generator=torch.Generator().manual_seed(0))
+    fig = viz.feature_maps(x3, x4, n=3)
+    assert len(fig.axes) == 6 + 2  # the maps, then one colour bar per row
     assert fig.axes[0].get_title() == "ch 4"
     assert "6x8x8" in fig.axes[0].get_ylabel() and "10x4x4" in fig.axes[3].get_ylabel()
-    first = F.feature_maps(x3, x4, n=2, select="first")
-    assert [ax.get_title() for ax in first.axes] == ["ch 0", "ch 1", "ch 0", "ch 1"]
+    assert [ax.get_ylabel() for ax in fig.axes[6:]] == ["activation", "activation"]
+    row3 = [ax.images[0].get_clim() for ax in fig.axes[:3]]
+    assert row3 == [(0.0, 3.0)] * 3  # one scale for the row: min and max of the shown channels
+    shown4 = x4[np.argsort(-x4.mean(dim=(1, 2)).numpy(), kind="stable")[:3]]
+    expected4 = pytest.approx((float(shown4.min()), float(shown4.max())))
+    assert all(ax.images[0].get_clim() == expected4 for ax in fig.axes[3:6])
+    first = viz.feature_maps(x3, x4, n=2, select="first", scale="all")
+    assert [ax.get_title() for ax in first.axes[:4]] == ["ch 0", "ch 1", "ch 0", "ch 1"]
+    assert len(first.axes) == 4 + 1  # one colour bar for both layers
+    both = pytest.approx((0.0, max(1.0, float(x4[:2].max()))))
+    assert all(ax.images[0].get_clim() == both for ax in first.axes[:4])
+    with pytest.raises(ValueError):
+        viz.feature_maps(x3, x4, scale="column")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -111,31 +150,31 @@ def test_feature_maps_two_rows_strongest_channels_first():
 
 @pytest.mark.parametrize("tau, expected", [(0.4, 8), (0.5, 6), (0.6, 4), (0.8, 2), (0.9, 1), (1.0, 1)])
 def test_label_graph_data_edges_match_hand_count(tau, expected):
-    graph = F.label_graph_data(P, NAMES, NUMS, tau=tau)
+    graph = viz.label_graph_data(P, NAMES, NUMS, tau=tau)
     assert graph.number_of_edges() == expected
     assert graph.number_of_nodes() == 4
 
 
 def test_label_graph_data_direction_weights_filter_and_isolated():
-    graph = F.label_graph_data(P, NAMES, NUMS, tau=0.6)
+    graph = viz.label_graph_data(P, NAMES, NUMS, tau=0.6)
     assert set(graph.edges) == {("a", "b"), ("b", "a"), ("c", "a"), ("d", "b")}
     assert graph.edges["b", "a"]["weight"] == pytest.approx(0.75)
     assert graph.nodes["a"]["count"] == 10 and graph.nodes["d"]["index"] == 3
-    sub = F.label_graph_data(P, NAMES, tau=0.4, categories=["a", "b"])
+    sub = viz.label_graph_data(P, NAMES, tau=0.4, categories=["a", "b"])
     assert set(sub.edges) == {("a", "b"), ("b", "a")}
     assert sub.nodes["a"]["count"] is None
-    assert F.label_graph_data(P, NAMES, tau=0.4, categories=[0, "c"]).number_of_edges() == 2
-    lonely = F.label_graph_data(P, NAMES, tau=0.9, include_isolated=False)
+    assert viz.label_graph_data(P, NAMES, tau=0.4, categories=[0, "c"]).number_of_edges() == 2
+    lonely = viz.label_graph_data(P, NAMES, tau=0.9, include_isolated=False)
     assert set(lonely.nodes) == {"a", "c"}
 
 
 def test_label_graph_data_no_self_loops_and_no_zero_edges():
     A = static_adjacency(NUMS, COUNTS, tau=0.5, p=0.2)  # diagonal 0.8
-    graph = F.label_graph_data(A, NAMES, tau=0.0)
+    graph = viz.label_graph_data(A, NAMES, tau=0.0)
     assert nx_self_loops(graph) == 0
     assert graph.number_of_edges() == 6  # the binarised pairs at tau 0.5, nothing from zeros
     with pytest.raises(ValueError):
-        F.label_graph_data(P[:3, :3], NAMES)
+        viz.label_graph_data(P[:3, :3], NAMES)
 
 
 def nx_self_loops(graph):
@@ -143,8 +182,8 @@ def nx_self_loops(graph):
 
 
 def test_label_graph_draws_one_arrow_per_edge_and_colour_bar():
-    pos = F.graph_layout(P, NAMES, seed=0)
-    fig = F.label_graph(P, NAMES, NUMS, tau=0.5, pos=pos)
+    pos = viz.graph_layout(P, NAMES, seed=0)
+    fig = viz.label_graph(P, NAMES, NUMS, tau=0.5, pos=pos)
     ax = fig.axes[0]
     arrows = [p for p in ax.patches if isinstance(p, FancyArrowPatch)]
     assert len(arrows) == 6
@@ -154,14 +193,14 @@ def test_label_graph_draws_one_arrow_per_edge_and_colour_bar():
     assert labels == set(NAMES)
     widths = sorted(a.get_linewidth() for a in arrows)
     assert widths[0] < widths[-1]  # width follows P(j | i)
-    empty = F.label_graph(P, NAMES, NUMS, tau=1.0, categories=["a", "b"], pos=pos)
+    empty = viz.label_graph(P, NAMES, NUMS, tau=1.0, categories=["a", "b"], pos=pos)
     assert len(empty.axes) == 1 and not [p for p in empty.axes[0].patches if isinstance(p, FancyArrowPatch)]
 
 
 def test_label_graph_into_given_axes():
     fig = Figure()
     ax = fig.add_subplot(1, 2, 2)
-    out = F.label_graph(P, NAMES, tau=0.5, ax=ax)
+    out = viz.label_graph(P, NAMES, tau=0.5, ax=ax)
     assert out is fig
 
 
@@ -169,18 +208,18 @@ def test_graph_layout_deterministic_and_isolated_on_outer_ring():
     P5 = np.zeros((5, 5))
     P5[:4, :4] = P
     names = NAMES + ["e"]  # e never co-occurs
-    one = F.graph_layout(P5, names, seed=3)
-    two = F.graph_layout(P5, names, seed=3)
+    one = viz.graph_layout(P5, names, seed=3)
+    two = viz.graph_layout(P5, names, seed=3)
     assert set(one) == set(names)
     for v in names:
         np.testing.assert_allclose(one[v], two[v])
     assert np.linalg.norm(one["e"]) == pytest.approx(1.25)
     assert max(np.linalg.norm(one[v]) for v in NAMES) <= 1.0 + 1e-9
-    assert set(F.graph_layout(P5, names, layout="circular")) == set(names)
+    assert set(viz.graph_layout(P5, names, layout="circular")) == set(names)
 
 
 def test_cooccurrence_heatmap_axes_labels_and_annotations():
-    fig = F.cooccurrence_heatmap(COUNTS, NAMES, title="counts", annotate=True)
+    fig = viz.cooccurrence_heatmap(COUNTS, NAMES, title="counts", annotate=True)
     assert len(fig.axes) == 2  # map + colour bar
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == NAMES
@@ -188,13 +227,13 @@ def test_cooccurrence_heatmap_axes_labels_and_annotations():
     assert sorted(t.get_text() for t in ax.texts) == sorted(str(v) for v in COUNTS.ravel())
     assert ax.get_title() == "counts"
     with pytest.raises(ValueError):
-        F.cooccurrence_heatmap(COUNTS, NAMES[:3])
+        viz.cooccurrence_heatmap(COUNTS, NAMES[:3])
 
 
 def test_adjacency_pair_three_maps_and_difference():
     static = static_adjacency(NUMS, COUNTS)
     dynamic = torch.rand(1, 4, 4)
-    fig = F.adjacency_pair(static, dynamic, NAMES, classes=["a", "c", "d"])
+    fig = viz.adjacency_pair(static, dynamic, NAMES, classes=["a", "c", "d"])
     assert len(fig.axes) == 6  # 3 maps + 3 colour bars
     maps = [ax.images[0].get_array() for ax in fig.axes[:3]]
     idx = [0, 2, 3]
@@ -203,9 +242,9 @@ def test_adjacency_pair_three_maps_and_difference():
         maps[2], dynamic[0].numpy()[np.ix_(idx, idx)] - static[np.ix_(idx, idx)], atol=1e-6
     )
     assert len(fig.axes[0].texts) == 9  # small: values written in the cells
-    assert len(F.adjacency_pair(static, dynamic[0], NAMES, annotate=False).axes[0].texts) == 0
+    assert len(viz.adjacency_pair(static, dynamic[0], NAMES, annotate=False).axes[0].texts) == 0
     with pytest.raises(ValueError):
-        F.adjacency_pair(static, torch.rand(2, 4, 4), NAMES)
+        viz.adjacency_pair(static, torch.rand(2, 4, 4), NAMES)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -214,7 +253,7 @@ def test_adjacency_pair_three_maps_and_difference():
 
 def test_pr_curves_area_under_drawn_curve_is_the_ap():
     scores, targets = _scores_targets()
-    fig = F.pr_curves(scores, targets, NAMES, classes=["a", 2])
+    fig = viz.pr_curves(scores, targets, NAMES, classes=["a", 2])
     lines = fig.axes[0].get_lines()
     assert len(lines) == 2
     ap = average_precision(scores, targets)
@@ -224,20 +263,20 @@ def test_pr_curves_area_under_drawn_curve_is_the_ap():
         area = float(np.sum(np.diff(recall) * precision[1:]))  # steps-pre: p_k over (r_{k-1}, r_k]
         assert area == pytest.approx(ap[c])
         assert f"AP {100 * ap[c]:.1f}" in line.get_label()
-    assert len(F.pr_curves(scores, targets, NAMES).axes[0].get_lines()) == 4  # default: all (C <= 8)
-    assert len(F.pr_curves(scores, targets, NAMES, max_classes=3).axes[0].get_lines()) == 3
+    assert len(viz.pr_curves(scores, targets, NAMES).axes[0].get_lines()) == 4  # default: all (C <= 8)
+    assert len(viz.pr_curves(scores, targets, NAMES, max_classes=3).axes[0].get_lines()) == 3
 
 
 def test_threshold_sweep_matches_library_metrics():
     scores, targets = _scores_targets()
-    data = F.threshold_sweep_data(scores, targets, thresholds=[0.2, 0.5, 0.8])
+    data = viz.threshold_sweep_data(scores, targets, thresholds=[0.2, 0.5, 0.8])
     at_half = multilabel_metrics(scores, targets, threshold=0.5)
     for key in ("CP", "CR", "CF1", "OP", "OR", "OF1"):
         assert data[key][1] == pytest.approx(at_half[key])
     assert data["CR"][0] >= data["CR"][1] >= data["CR"][2]  # recall falls as the threshold rises
-    top3 = F.threshold_sweep_data(scores, targets, thresholds=[0.5], top_k=3)
+    top3 = viz.threshold_sweep_data(scores, targets, thresholds=[0.5], top_k=3)
     assert top3["OP"][0] == pytest.approx(multilabel_metrics(scores, targets, top_k=3)["OP"])
-    fig = F.threshold_sweep(scores, targets, thresholds=[0.2, 0.5, 0.8])
+    fig = viz.threshold_sweep(scores, targets, thresholds=[0.2, 0.5, 0.8])
     assert len(fig.axes[0].get_lines()) == 7  # six metrics + the 0.5 marker
     assert {line.get_label() for line in fig.axes[0].get_lines()[:6]} == {
         "CP",
@@ -255,9 +294,9 @@ def test_training_curves_loss_and_map_panels():
         {"epoch": 2, "train_loss": 0.6, "map": 55.0, "map_s_r": None, "map_s_m": 50.0},
         {"epoch": 3, "train_loss": 0.5, "map": 52.0, "map_s_r": 51.0, "map_s_m": 49.0},
     ]
-    fig = F.training_curves(history)
+    fig = viz.training_curves(history)
     loss_ax, map_ax = fig.axes
-    assert len(loss_ax.get_lines()) == 1
+    assert len(loss_ax.get_lines()) == 1 and loss_ax.get_title() == "Training loss"
     assert len(map_ax.get_lines()) == 4  # s, s_r, s_m + best marker
     assert np.isnan(map_ax.get_lines()[1].get_ydata()[1])  # None -> gap
     best = map_ax.get_lines()[-1]
@@ -281,17 +320,43 @@ def test_training_curves_loss_and_map_panels():
             "val_CF1": 25.0,
         },
     ]
-    loss_ax, map_ax = F.training_curves(logged).axes
+    loss_ax, map_ax = viz.training_curves(logged).axes
     labels = [line.get_label() for line in map_ax.get_lines()]
     assert labels == ["mAP (s_r)", "mAP (s)", "mAP (s_m)", "best 35.0 (epoch 2)"]
-    only_loss = F.training_curves([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}])
+    only_loss = viz.training_curves([{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.5}])
     assert len(only_loss.axes) == 1
     with pytest.raises(ValueError):
-        F.training_curves([])
+        viz.training_curves([])
+
+
+def test_training_curves_validation_loss_beside_training_loss():
+    curves = [(1, 0.7, 0.6, 30.0, 29.0), (2, 0.5, 0.45, 40.0, 38.0), (3, 0.3, 0.52, 39.0, 38.5)]
+    trainer_rows = [
+        {"epoch": e, "lr_head": 0.1, "train_loss": t, "val_loss": v, "val_mAP": m, "val_mAP_r": r}
+        for e, t, v, m, r in curves
+    ]
+    quick_rows = [{"epoch": e, "loss": t, "val_loss": v, "val_mAP": m} for e, t, v, m, _ in curves]
+    for rows in (trainer_rows, quick_rows):
+        loss_ax, map_ax = viz.training_curves(rows).axes
+        train, val, lowest = loss_ax.get_lines()
+        assert [train.get_label(), val.get_label()] == ["training loss", "validation loss"]
+        assert train.get_linestyle() == "-" and val.get_linestyle() == "--"
+        assert list(val.get_ydata()) == [0.60, 0.45, 0.52]
+        assert lowest.get_label() == "lowest validation 0.450 (epoch 2)"
+        assert lowest.get_xdata()[0] == 2 and lowest.get_ydata()[0] == 0.45
+        assert loss_ax.get_title() == "Training and validation loss"
+        assert [t.get_text() for t in loss_ax.get_legend().get_texts()][:2] == [
+            "training loss",
+            "validation loss",
+        ]
+        assert map_ax.get_lines()[-1].get_label() == "best 40.0 (epoch 2)"
+    without = viz.training_curves([{"epoch": 1, "loss": 0.7, "val_mAP": 30.0}, {"epoch": 2, "loss": 0.5}])
+    assert [line.get_label() for line in without.axes[0].get_lines()] == ["training loss"]
+    assert without.axes[0].get_title() == "Training loss"
 
 
 def test_residual_vs_plain_one_line_each_plain_dashed():
-    fig = F.residual_vs_plain({"plain-20": [2.3, 2.2, 2.2], "residual-20": ([0, 10, 20], [2.3, 1.0, 0.5])})
+    fig = viz.residual_vs_plain({"plain-20": [2.3, 2.2, 2.2], "residual-20": ([0, 10, 20], [2.3, 1.0, 0.5])})
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["plain-20", "residual-20"]
     assert lines[0].get_linestyle() == "--" and lines[1].get_linestyle() == "-"
@@ -299,25 +364,28 @@ def test_residual_vs_plain_one_line_each_plain_dashed():
 
 
 def test_param_bars_flat_and_stacked():
-    flat = F.param_bars({"resnet": 42_500_000, "db_dgcn": 60_000_000})
+    flat = viz.param_bars({"resnet": 42_500_000, "db_dgcn": 60_000_000})
     assert len(flat.axes[0].patches) == 2
     assert {t.get_text().strip() for t in flat.axes[0].texts} == {"42.50 M", "60.00 M"}
-    stacked = F.param_bars(
+    stacked = viz.param_bars(
         {"add_gcn": {"backbone": 40e6, "head": 5e6}, "db_dgcn": {"backbone": 40e6, "head": 9e6}}
     )
     assert len(stacked.axes[0].patches) == 4
     assert "49.00 M" in {t.get_text().strip() for t in stacked.axes[0].texts}
 
 
-def test_metrics_table_bolds_best_and_dashes_missing():
+def test_metrics_table_no_winner_by_default_bold_on_request_and_dashes_missing():
     rows = {"paper": {"mAP": 82.9, "CP": 85.2}, "ours": {"mAP": 60.0, "CP": 90.0, "CR": None}}
-    fig = F.metrics_table_figure(rows, columns=("mAP", "CP", "CR"))
-    cells = fig.axes[0].tables[0].get_celld()
+    plain = viz.metrics_table_figure(rows, columns=("mAP", "CP", "CR"))
+    cells = plain.axes[0].tables[0].get_celld()
     assert cells[(1, 0)].get_text().get_text() == "82.9"
+    assert cells[(2, 2)].get_text().get_text() == "\u2013"
+    assert all(cell.get_text().get_fontweight() != "bold" for (r, _), cell in cells.items() if r >= 1)
+    fig = viz.metrics_table_figure(rows, columns=("mAP", "CP", "CR"), highlight_best=True)
+    cells = fig.axes[0].tables[0].get_celld()
     assert cells[(1, 0)].get_text().get_fontweight() == "bold"
     assert cells[(2, 1)].get_text().get_fontweight() == "bold"
     assert cells[(2, 0)].get_text().get_fontweight() != "bold"
-    assert cells[(2, 2)].get_text().get_text() == "\u2013"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -325,23 +393,104 @@ def test_metrics_table_bolds_best_and_dashes_missing():
 
 
 def test_save_figure_png_svg_and_both(tmp_path):
-    fig = F.param_bars({"x": 1_000_000})
-    (png,) = F.save_figure(fig, tmp_path / "deep" / "fig.png", dpi=40)
+    fig = viz.param_bars({"x": 1_000_000})
+    (png,) = viz.save_figure(fig, tmp_path / "deep" / "fig.png", dpi=40)
     assert png.read_bytes().startswith(PNG_MAGIC)
-    (svg,) = F.save_figure(fig, tmp_path / "fig.svg")
+    (svg,) = viz.save_figure(fig, tmp_path / "fig.svg")
     assert b"<svg" in svg.read_bytes()[:500]
-    both = F.save_figure(fig, tmp_path / "slide", dpi=40)
+    both = viz.save_figure(fig, tmp_path / "slide", dpi=40)
     assert sorted(p.name for p in both) == ["slide.png", "slide.svg"]
     assert all(p.stat().st_size > 0 for p in both)
     with pytest.raises(ValueError):
-        F.save_figure(fig, tmp_path / "fig.gif")
+        viz.save_figure(fig, tmp_path / "fig.gif")
+
+
+def _every_figure():
+    """One small call of every figure function, by name."""
+    scores, targets = _scores_targets(n=12)
+    image = torch.rand(3, 16, 16)
+    return {
+        "show_images": lambda: viz.show_images(torch.rand(2, 3, 8, 8), [[0], [1]], NAMES),
+        "activation_maps_overlay": lambda: viz.activation_maps_overlay(image, torch.randn(4, 3, 3), NAMES),
+        "feature_maps": lambda: viz.feature_maps(torch.rand(4, 8, 8), torch.rand(6, 4, 4), n=2),
+        "cooccurrence_heatmap": lambda: viz.cooccurrence_heatmap(P, NAMES),
+        "label_graph": lambda: viz.label_graph(P, NAMES, NUMS, tau=0.5),
+        "adjacency_pair": lambda: viz.adjacency_pair(P, P.T, NAMES),
+        "pr_curves": lambda: viz.pr_curves(scores, targets, NAMES),
+        "threshold_sweep": lambda: viz.threshold_sweep(scores, targets, thresholds=[0.3, 0.6]),
+        "metrics_table_figure": lambda: viz.metrics_table_figure({"ours": {"mAP": 50.0}}),
+        "training_curves": lambda: viz.training_curves([{"epoch": 1, "loss": 0.5, "val_loss": 0.6}]),
+        "residual_vs_plain": lambda: viz.residual_vs_plain({"plain": [1.0, 0.9]}),
+        "param_bars": lambda: viz.param_bars({"x": 1_000_000}),
+    }
+
+
+NOT_FIGURES = {
+    "VizFigure",
+    "figure_to_png",
+    "graph_layout",
+    "image_to_array",
+    "label_graph_data",
+    "save_figure",
+}
+NOT_FIGURES |= {"threshold_sweep_data", "ImageExplorer", "LabelGraphExplorer", "ThresholdExplorer"}
+
+
+def test_every_figure_function_is_covered_by_the_export_test():
+    assert set(_every_figure()) == set(viz.__all__) - NOT_FIGURES
+
+
+@pytest.mark.parametrize("name", sorted(_every_figure()))
+def test_save_figure_writes_png_and_svg_of_every_figure(name, tmp_path):
+    fig = _every_figure()[name]()
+    written = viz.save_figure(fig, tmp_path / name, formats=("png", "svg"), dpi=30)
+    assert [p.name for p in written] == [f"{name}.png", f"{name}.svg"]
+    assert written[0].read_bytes().startswith(PNG_MAGIC)
+    assert b"<svg" in written[1].read_bytes()[:600]
+
+
+def test_save_figure_of_pyplot_axes_and_subfigures(tmp_path):
+    outer = Figure()
+    left, _ = outer.subfigures(1, 2)
+    drawn = viz.param_bars({"x": 1}, ax=left.add_subplot())
+    assert drawn is outer
+    (whole,) = viz.save_figure(left, tmp_path / "sub.png", dpi=30)  # a SubFigure saves its whole figure
+    assert whole.read_bytes().startswith(PNG_MAGIC)
+    with pytest.raises(ValueError, match="unsupported format 'gif'"):
+        viz.save_figure(drawn, tmp_path / "x", formats=("png", "gif"))
+    assert not (tmp_path / "x.png").exists()  # nothing written before the check
+    with pytest.raises(TypeError):
+        viz.save_figure("not a figure", tmp_path / "x.png")
+
+
+def test_viz_exports_every_public_name_and_no_module_imports_private_names():
+    import ast
+    import importlib
+    from pathlib import Path
+
+    names = {
+        "VizFigure", "activation_maps_overlay", "adjacency_pair", "cooccurrence_heatmap", "feature_maps",
+        "figure_to_png", "graph_layout", "image_to_array", "label_graph", "label_graph_data",
+        "metrics_table_figure", "param_bars", "pr_curves", "residual_vs_plain", "save_figure", "show_images",
+        "threshold_sweep", "threshold_sweep_data", "training_curves",
+        "ImageExplorer", "LabelGraphExplorer", "ThresholdExplorer",
+    }  # fmt: skip
+    assert set(viz.__all__) == names
+    for source in sorted(Path(viz.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dbdgcn_lib"):
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{source.name} imports {private} from {node.module}"
+        if source.stem not in ("__init__", "widgets"):
+            module = importlib.import_module(f"dbdgcn_lib.viz.{source.stem}")
+            assert all(hasattr(module, n) for n in module.__all__)
 
 
 def test_figures_display_themselves_without_pyplot():
-    fig = F.param_bars({"x": 1})
-    assert isinstance(fig, F.VizFigure)
+    fig = viz.param_bars({"x": 1})
+    assert isinstance(fig, viz.VizFigure)
     assert fig._repr_png_().startswith(PNG_MAGIC)
-    assert F.figure_to_png(fig, dpi=30).startswith(PNG_MAGIC)
+    assert viz.figure_to_png(fig, dpi=30).startswith(PNG_MAGIC)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -436,7 +585,7 @@ def test_image_explorer_precomputed_outputs(small_pngs):
         top_k=2,
     )
     assert "true: a" in ex.labels.value and "c (0.60)" in ex.labels.value and "\u2717" in ex.labels.value
-    assert len(ex.figure.axes) == 3 + 6  # image + 2 maps, then 3 adjacency maps + colour bars
+    assert len(ex.figure.axes) == 4 + 6  # image, 2 maps, colour bar; then 3 adjacency maps + colour bars
     before = ex.png
     ex.index.value = 1
     assert "true: b, d" in ex.labels.value and "\u2717" not in ex.labels.value
@@ -444,7 +593,7 @@ def test_image_explorer_precomputed_outputs(small_pngs):
     ex.threshold.value = 0.75
     assert "b (0.80)" in ex.labels.value and "d (0.70)" not in ex.labels.value.split("predicted")[1]
     ex.update(top_k=3)
-    assert len(ex.figure.axes) == 4 + 6
+    assert len(ex.figure.axes) == 5 + 6
 
 
 @needs_widgets
@@ -462,7 +611,7 @@ def test_image_explorer_with_predict_fn_caches_and_works_without_graph(small_png
     np.testing.assert_allclose(
         ex.outputs(0)["probabilities"], torch.sigmoid(torch.tensor([2.0, -2.0, 0.0, 1.0]))
     )
-    assert len(ex.figure.axes) == 3  # no dynamic adjacency: no graph row
+    assert len(ex.figure.axes) == 4  # image, 2 maps, colour bar; no dynamic adjacency: no graph row
     ex.index.value = 1
     ex.index.value = 0
     assert len(calls) == 2  # image 0 came from the cache
@@ -476,7 +625,7 @@ def test_threshold_explorer_follows_threshold_and_top_k(small_pngs):
     ex = widgets.ThresholdExplorer(scores, targets, NAMES, thresholds=[0.3, 0.5, 0.7])
     assert ex.metrics == pytest.approx(multilabel_metrics(scores, targets, threshold=0.5))
     bars = ex.figure.axes[0].patches
-    assert [b.get_height() for b in bars] == pytest.approx([ex.metrics[k] for k in F.THRESHOLD_METRICS])
+    assert [b.get_height() for b in bars] == pytest.approx([ex.metrics[k] for k in THRESHOLD_METRICS])
     before, before_metrics = ex.png, ex.metrics
     ex.threshold.value = 0.8
     assert ex.metrics != before_metrics and ex.png != before
@@ -487,3 +636,103 @@ def test_threshold_explorer_follows_threshold_and_top_k(small_pngs):
     assert "top-3" in ex.figure.axes[0].get_title()
     with pytest.raises(ValueError):
         widgets.ThresholdExplorer(scores, targets, NAMES[:3])
+
+
+@needs_widgets
+def test_image_explorer_opens_on_the_given_image(small_pngs):
+    probs = np.array([[0.9, 0.1, 0.1, 0.1], [0.1, 0.8, 0.1, 0.7], [0.1, 0.1, 0.9, 0.1]])
+    ex = widgets.ImageExplorer(torch.rand(3, 3, 16, 16), NAMES, probabilities=probs, index=2)
+    assert ex.index.value == 2
+    assert "<b>image 2</b>" in ex.labels.value and "c (0.90)" in ex.labels.value
+    ex.index.value = 1
+    assert "<b>image 1</b>" in ex.labels.value and "d (0.70)" in ex.labels.value
+    with pytest.raises(ValueError, match="index 3 is out of range for 3 images"):
+        widgets.ImageExplorer(torch.rand(3, 3, 16, 16), NAMES, probabilities=probs, index=3)
+
+
+@needs_widgets
+def test_explorers_text_form_is_one_line_and_the_widget_view_stays(small_pngs):
+    scores, targets = _scores_targets(n=12)
+    explorers = {
+        "Label-graph explorer": widgets.LabelGraphExplorer(NUMS, COUNTS, NAMES, show_adjacency=False),
+        "Image explorer": widgets.ImageExplorer(torch.rand(1, 3, 8, 8), NAMES, probabilities=scores[:1]),
+        "Threshold explorer": widgets.ThresholdExplorer(scores, targets, NAMES, thresholds=[0.5]),
+    }
+    for kind, ex in explorers.items():
+        bundle = ex._repr_mimebundle_()
+        line = f"{kind} (interactive): run this cell in Jupyter to use it."
+        assert bundle["text/plain"] == repr(ex) == line
+        view = bundle["application/vnd.jupyter.widget-view+json"]
+        assert view["model_id"] == ex.widget.model_id  # a live kernel still draws the widget
+    closed = explorers["Image explorer"]
+    closed.widget.close()
+    assert closed._repr_mimebundle_() == {"text/plain": repr(closed)}
+
+
+@needs_widgets
+def test_explorers_save_their_current_figure(tmp_path, small_pngs):
+    scores, targets = _scores_targets(n=12)
+    ex = widgets.ThresholdExplorer(scores, targets, NAMES, thresholds=[0.3, 0.6])
+    ex.threshold.value = 0.3
+    written = ex.save(tmp_path / "slides" / "threshold", dpi=30)
+    assert [p.name for p in written] == ["threshold.png", "threshold.svg"]
+    assert written[0].read_bytes().startswith(PNG_MAGIC)
+    assert b"<svg" in written[1].read_bytes()[:600]
+    assert b"threshold 0.30" in written[1].read_bytes()  # the view after the change, not the first one
+    (pdf,) = ex.save(tmp_path / "t.pdf", dpi=30)
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def _coco_sized_statistics(seed=0):
+    """80 classes with skewed frequencies and 10 groups of 8, from random multi-hot labels."""
+    rng = np.random.default_rng(seed)
+    c = 80
+    rates = np.clip(rng.exponential(0.05, c), 0.005, 0.6)
+    rates[49] = 0.55  # a frequent class, as person is in COCO
+    labels = (rng.random((600, c)) < rates).astype(np.int64)
+    nums, counts = cooccurrence(torch.as_tensor(labels))
+    names = [f"class{i:02d}" for i in range(c)]
+    supercategory = [f"group{i // 8}" for i in range(c)]
+    return labels, nums, counts, names, supercategory
+
+
+@needs_widgets
+def test_label_graph_explorer_with_80_classes_and_supercategories(tmp_path, small_pngs):
+    labels, nums, counts, names, supercategory = _coco_sized_statistics()
+    np.testing.assert_array_equal(np.asarray(nums), labels.sum(axis=0))  # the statistics, independently
+    by_name = dict(zip(names, supercategory))
+    ex = widgets.LabelGraphExplorer(nums, counts, names, tau=0.4, groups=by_name, show_adjacency=False)
+    assert list(ex.categories.options) == [f"group{g}" for g in range(10)]
+    pair = labels.T @ labels
+    cond = pair / labels.sum(axis=0)[:, None]  # P(j | i) from the labels themselves
+    np.fill_diagonal(cond, 0.0)
+    assert ex.edge_count == int((cond >= 0.4).sum())
+    before = ex.png
+    ex.update(tau=0.3, categories=("group6",), show_adjacency=True)
+    assert ex.selected_classes() == names[48:56]
+    sub = cond[48:56, 48:56]
+    assert ex.edge_count == int((sub >= 0.3).sum()) and ex.adjacency.shape == (8, 8)
+    assert ex.png != before and len(ex.figure.axes) == 4  # graph, colour bar, adjacency, colour bar
+    assert widgets._group_members(supercategory, names) == ex.groups  # COCO's form: one group per class
+    written = ex.export(tmp_path / "coco_graph")
+    assert [p.name for p in written] == ["coco_graph.png", "coco_graph.svg"]
+    assert written[0].read_bytes().startswith(PNG_MAGIC) and b"class49" in written[1].read_bytes()
+    with pytest.raises(ValueError, match="nums"):
+        widgets.LabelGraphExplorer(nums[:79], counts, names)
+
+
+@needs_widgets
+def test_label_graph_groups_accept_three_forms_and_reject_unknown_names():
+    scenes = widgets._group_members({"right": ["d", "c"], "left": ["a", "b"]}, NAMES)
+    assert scenes == {"right": ["c", "d"], "left": ["a", "b"]}  # given order of groups, class order inside
+    by_name = widgets._group_members({"b": "y", "a": "x", "c": "x"}, NAMES)
+    assert by_name == {"x": ["a", "c"], "y": ["b"]}  # d is in no group
+    assert widgets._group_members(np.array(["y", "x", "y", "x"]), NAMES) == {"x": ["b", "d"], "y": ["a", "c"]}
+    with pytest.raises(ValueError, match="unknown class name"):
+        widgets._group_members({"left": ["a", "zebra"]}, NAMES)
+    with pytest.raises(ValueError, match="unknown class name"):
+        widgets._group_members({"zebra": "x"}, NAMES)
+    with pytest.raises(ValueError, match="4 entries"):
+        widgets._group_members(["x", "y"], NAMES)
+    with pytest.raises(ValueError, match="not a mix"):
+        widgets._group_members({"a": "x", "left": ["b"]}, NAMES)

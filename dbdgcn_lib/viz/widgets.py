@@ -1,20 +1,25 @@
-"""Interactive explorers for the notebooks: thin ipywidgets wrappers around :mod:`dbdgcn_lib.viz.figures`.
+"""Interactive explorers for the notebooks: thin ipywidgets wrappers around the figures of ``dbdgcn_lib.viz``.
 
 Each explorer holds its controls as attributes (``explorer.tau``, ``explorer.index`` ...), the whole
 widget (``.widget``; the explorer also displays itself), the current figure (``.figure``) and its PNG
 bytes (``.png``), shown in an ``ipywidgets.Image`` (renders the same in JupyterLab, classic Notebook,
 VS Code and a headless browser; no interactive backend needed). Moving a control redraws;
-``update(**values)`` sets several controls and redraws once, which is how tests drive them::
+``update(**values)`` sets several controls and redraws once, which is how tests drive them;
+``save(path)`` writes the current view for slides::
 
     ex = LabelGraphExplorer(nums, counts, names)
     ex.tau.value = 0.6          # same as ex.update(tau=0.6)
     ex.edge_count, ex.png       # the graph and picture now shown
+    ex.save("slides/graph")     # graph.png and graph.svg
+
+Where no kernel draws the widget (an untrusted notebook, a web view), its text form is one line
+saying what it is and to run the cell.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -23,32 +28,25 @@ from matplotlib.figure import Figure
 
 from dbdgcn_lib.graph import conditional_probability, static_adjacency
 from dbdgcn_lib.metrics import METRIC_KEYS, multilabel_metrics, per_class_table
-from dbdgcn_lib.viz.figures import (
-    OKABE_ITO,
-    THRESHOLD_METRICS,
-    VizFigure,
-    _label_indices,
-    _np,
-    activation_maps_overlay,
+from dbdgcn_lib.viz.core import OKABE_ITO, VizFigure, figure_to_png, label_indices, save_figure, to_numpy
+from dbdgcn_lib.viz.evaluation import THRESHOLD_METRICS, threshold_sweep, threshold_sweep_data
+from dbdgcn_lib.viz.graphs import (
     adjacency_pair,
     cooccurrence_heatmap,
-    figure_to_png,
     graph_layout,
     label_graph,
     label_graph_data,
-    save_figure,
-    show_images,
-    threshold_sweep,
-    threshold_sweep_data,
 )
+from dbdgcn_lib.viz.images import activation_maps_overlay, show_images
 
 __all__ = ["ImageExplorer", "LabelGraphExplorer", "ThresholdExplorer"]
 
 
 class _Explorer:
-    """Shared plumbing: controls -> redraw -> PNG in an Image widget."""
+    """Shared plumbing: controls -> redraw -> PNG in an Image widget; saving; the text form."""
 
     dpi = 90
+    kind = "Explorer"  # what the text form calls it
 
     def _init_display(self) -> None:
         self.figure: Figure | None = None
@@ -90,22 +88,68 @@ class _Explorer:
         self.png = figure_to_png(self.figure, dpi=self.dpi)
         self.image.value = self.png
 
+    def save(self, path: str | Path, formats: Sequence[str] | None = None, *, dpi: int = 200) -> list[Path]:
+        """Write the current figure for slides with ``save_figure`` (no suffix = PNG and SVG); returns
+        the files written."""
+        return save_figure(self.figure, path, formats=formats, dpi=dpi)
+
+    def __repr__(self) -> str:
+        return f"{self.kind} (interactive): run this cell in Jupyter to use it."
+
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        """The widget's view for a live kernel, and one readable line as its text form."""
+        bundle = self.widget._repr_mimebundle_(**kwargs) if self.widget._repr_mimebundle_ else {}
+        return {**bundle, "text/plain": repr(self)}
 
 
 # ----------------------------------------------------------------------------------------------------
 
 
+def _group_members(groups, class_names: Sequence[str]) -> dict[str, list[str]]:
+    """{group: [class names in class order]} from any of three forms: {group: [names]} (e.g. the
+    synthetic scenes), {class name: group}, or one group name per class (C,) (e.g. COCO's
+    supercategories, aligned with ``class_names``); the last two list the groups alphabetically."""
+    names = list(class_names)
+    if isinstance(groups, Mapping):
+        values = list(groups.values())
+        if values and all(isinstance(v, str) for v in values):
+            unknown = sorted(set(groups) - set(names))
+            if unknown:
+                raise ValueError(f"groups: unknown class name(s) {unknown[:5]}; keys must be class names")
+            of_class = dict(groups)
+        elif all(not isinstance(v, str) and isinstance(v, Iterable) for v in values):
+            members = {str(group): list(v) for group, v in groups.items()}
+            unknown = sorted({n for v in members.values() for n in v} - set(names))
+            if unknown:
+                raise ValueError(f"groups: unknown class name(s) {unknown[:5]}; list class names per group")
+            return {group: [n for n in names if n in set(v)] for group, v in members.items()}
+        else:
+            raise ValueError("groups: give {group: [class names]} or {class name: group}, not a mix")
+    else:
+        per_class = [str(g) for g in groups]
+        if len(per_class) != len(names):
+            raise ValueError(f"groups: one group per class needs {len(names)} entries, got {len(per_class)}")
+        of_class = dict(zip(names, per_class))
+    out: dict[str, list[str]] = {}
+    for name in names:
+        if name in of_class:
+            out.setdefault(of_class[name], []).append(name)
+    return dict(sorted(out.items()))
+
+
 class LabelGraphExplorer(_Explorer):
     """The label graph for instructors: tau and p sliders, a class (or group) filter, export for slides.
 
-    ``nums`` (C,) and ``counts`` (C, C) come from ``graph.cooccurrence(labels)``. The graph draws
-    P(j | i) >= tau (node size by frequency, edge width by P(j | i)); beside it, the static adjacency A
-    that tau and p give the model (rows of the whole graph, restricted to the selected classes).
-    ``groups`` ({"kitchen": ["fork", ...]}, e.g. COCO supercategories or the synthetic scenes) makes the
-    filter list groups instead of classes; an empty selection shows everything.
+    ``nums`` (C,) and ``counts`` (C, C) come from ``graph.cooccurrence(labels)`` (or COCO's shipped
+    statistics). The graph draws P(j | i) >= tau (node size by frequency, edge width by P(j | i));
+    beside it, the static adjacency A that tau and p give the model (rows of the whole graph,
+    restricted to the selected classes). ``groups`` makes the filter list groups instead of classes:
+    {"kitchen": ["fork", ...]} (the synthetic scenes), {"fork": "kitchen", ...}, or one group per class
+    (COCO's supercategories); an empty selection shows everything. ``export`` (the button) and
+    ``save`` write PNG and SVG.
     """
+
+    kind = "Label-graph explorer"
 
     def __init__(
         self,
@@ -123,10 +167,16 @@ class LabelGraphExplorer(_Explorer):
         figsize: tuple[float, float] | None = None,
     ):
         self.class_names = list(class_names)
-        self.nums = _np(nums).reshape(-1)
-        self.counts = _np(counts)
+        self.nums = to_numpy(nums).reshape(-1)
+        self.counts = to_numpy(counts)
+        c = len(self.class_names)
+        if self.nums.shape != (c,) or self.counts.shape != (c, c):
+            raise ValueError(
+                f"LabelGraphExplorer: nums {self.nums.shape} and counts {self.counts.shape} must be "
+                f"({c},) and ({c}, {c}) for {c} class names"
+            )
         self.P = conditional_probability(self.nums, self.counts)
-        self.groups = {k: list(v) for k, v in groups.items()} if groups else None
+        self.groups = _group_members(groups, self.class_names) if groups is not None and len(groups) else None
         self.pos = graph_layout(self.P, self.class_names, seed=layout_seed, layout=layout)
         self.figsize = figsize
         self.exported: list[Path] = []
@@ -255,7 +305,7 @@ class LabelGraphExplorer(_Explorer):
         """Save the current figure (path from the text box by default; no suffix = PNG and SVG)."""
         path = Path(path if path is not None else self.path.value)
         try:
-            self.exported = save_figure(self.figure, path, formats=formats)
+            self.exported = self.save(path, formats)
         except (OSError, ValueError) as err:
             self.status.value = (
                 f"<span style='color:{OKABE_ITO[3]}'>export failed: {html.escape(str(err))}</span>"
@@ -278,7 +328,11 @@ class ImageExplorer(_Explorer):
     ``functools.partial(model, return_intermediates=True)``; it runs under ``torch.no_grad`` and is
     cached per image. ``static_adjacency`` (C, C) and ``targets`` (N, C) are optional.
     The graphs show the image's true and predicted labels and its top-k classes (``max_graph_classes``).
+    ``index`` is the image it opens on (e.g. one whose predictions are right). The activation maps are
+    drawn as blocks of their grid, on the sigma(M) scale (``activation_maps_overlay``).
     """
+
+    kind = "Image explorer"
 
     def __init__(
         self,
@@ -291,6 +345,7 @@ class ImageExplorer(_Explorer):
         dynamic_adjacency=None,
         static_adjacency=None,
         targets=None,
+        index: int = 0,
         threshold: float = 0.5,
         top_k: int = 4,
         max_graph_classes: int = 10,
@@ -306,14 +361,16 @@ class ImageExplorer(_Explorer):
             "activation_maps": activation_maps,
             "dynamic_adjacency": dynamic_adjacency,
         }
-        self.static_adjacency = None if static_adjacency is None else _np(static_adjacency)
+        self.static_adjacency = None if static_adjacency is None else to_numpy(static_adjacency)
         self.targets = targets
         self.max_graph_classes = max_graph_classes
         self.figsize = figsize
         self._cache: dict[int, dict] = {}
         n, c = len(images), len(self.class_names)
+        if not 0 <= index < n:
+            raise ValueError(f"ImageExplorer: index {index} is out of range for {n} images; use 0..{n - 1}")
         self.index = widgets.IntSlider(
-            value=0, min=0, max=max(n - 1, 0), description="image", continuous_update=False
+            value=int(index), min=0, max=max(n - 1, 0), description="image", continuous_update=False
         )
         self.top_k = widgets.IntSlider(
             value=min(top_k, c), min=1, max=min(8, c), description="maps", continuous_update=False
@@ -345,20 +402,20 @@ class ImageExplorer(_Explorer):
             with torch.no_grad():
                 raw = self.predict_fn(x[None] if x.ndim == 3 else x)
             if "probabilities" in raw:
-                probs = _np(raw["probabilities"])
+                probs = to_numpy(raw["probabilities"])
             else:
-                probs = 1.0 / (1.0 + np.exp(-_np(raw["logits"]).astype(np.float64)))
+                probs = 1.0 / (1.0 + np.exp(-to_numpy(raw["logits"]).astype(np.float64)))
             out = {
                 "probabilities": probs.reshape(-1),
                 "activation_maps": None
                 if raw.get("activation_maps") is None
-                else _np(raw["activation_maps"])[0],
+                else to_numpy(raw["activation_maps"])[0],
                 "dynamic_adjacency": None
                 if raw.get("dynamic_adjacency") is None
-                else _np(raw["dynamic_adjacency"])[0],
+                else to_numpy(raw["dynamic_adjacency"])[0],
             }
         else:
-            out = {k: None if v is None else _np(v[i]) for k, v in self._given.items()}
+            out = {k: None if v is None else to_numpy(v[i]) for k, v in self._given.items()}
             out["probabilities"] = out["probabilities"].reshape(-1)
         self._cache[i] = out
         return out
@@ -368,7 +425,7 @@ class ImageExplorer(_Explorer):
         out = self.outputs(i)
         probs = out["probabilities"]
         names = self.class_names
-        truth = [] if self.targets is None else _label_indices(_np(self.targets[i]), names)
+        truth = [] if self.targets is None else label_indices(to_numpy(self.targets[i]), names)
         pred = np.flatnonzero(probs >= th).tolist()
         ranked = np.argsort(-probs, kind="stable").tolist()
 
@@ -441,6 +498,8 @@ class ThresholdExplorer(_Explorer):
     and the classes with the lowest F1.
     """
 
+    kind = "Threshold explorer"
+
     def __init__(
         self,
         scores,
@@ -453,8 +512,8 @@ class ThresholdExplorer(_Explorer):
         thresholds=None,
         figsize: tuple[float, float] = (11.0, 4.0),
     ):
-        self.scores = _np(scores)
-        self.targets = _np(targets)
+        self.scores = to_numpy(scores)
+        self.targets = to_numpy(targets)
         self.class_names = list(class_names)
         if self.scores.shape != self.targets.shape or self.scores.shape[-1] != len(self.class_names):
             raise ValueError(
