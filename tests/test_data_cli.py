@@ -9,7 +9,7 @@ from dbdgcn_lib.data import CocoMultiLabel
 def test_data_synthetic_command(tmp_path, capsys):
     root = tmp_path / "synthetic"
     assert cli.main(["data", "synthetic", "--root", str(root), "--size", "tiny", "--seed", "7"]) == 0
-    assert f"wrote {root} (train 48, val 16, rare 8 images)" in capsys.readouterr().out
+    assert f"wrote {root} (train 48, val 16, rare 8, plain 16 images)" in capsys.readouterr().out
     assert json.loads((root / "generator.json").read_text())["seed"] == 7
     assert len(CocoMultiLabel(root, "val", image_size=32)) > 0
 

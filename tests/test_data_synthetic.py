@@ -1,6 +1,8 @@
-"""The synthetic dataset: format, determinism, scene design, rare split."""
+"""The synthetic dataset: format, determinism, scene design, rare and plain splits."""
 
+import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,15 +12,20 @@ from dbdgcn_lib.data import (
     CATEGORIES,
     LOOKALIKES,
     SCENES,
+    SPLITS,
+    AnnotationError,
+    CocoMultiLabel,
     SyntheticDatasetError,
     SyntheticSize,
     ensure_synthetic,
     expected_statistics,
     load_labels,
     make_synthetic,
+    out_of_scene_mask,
     read_generator,
     sample_labels,
 )
+from dbdgcn_lib.data.synthetic import GENERATOR_VERSION, PLAIN_BACKGROUND
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +37,20 @@ def _files(root):
     return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _coco(root, split):
+    return json.loads((root / "annotations" / f"instances_{split}.json").read_text())
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
 def test_coco_layout_and_fields(tiny):
     truth = read_generator(tiny)
-    for split in ("train", "val", "rare"):
-        coco = json.loads((tiny / "annotations" / f"instances_{split}.json").read_text())
-        assert len(coco["images"]) == truth["size"][split]
+    assert set(truth["splits"]) == set(SPLITS) == {"train", "val", "rare", "plain"}
+    for split in SPLITS:
+        coco = _coco(tiny, split)
+        assert len(coco["images"]) == truth["size"][split] == truth["counts"][split]["images"]
         assert {c["name"] for c in coco["categories"]} == {c.name for c in CATEGORIES}
         assert all(c["supercategory"] for c in coco["categories"])
         sizes = {}
@@ -65,14 +81,36 @@ def test_deterministic_for_a_seed(tmp_path, tiny):
     assert (other / first).read_bytes() != (tiny / first).read_bytes()
 
 
+def test_old_splits_keep_their_bytes(tiny):
+    # pinned from the generator before the plain split existed; a Pillow upgrade that changes how
+    # shapes are drawn or JPEGs encoded changes them too
+    pinned = {
+        "train/synthetic_train_000000.jpg": "32868649e3a508f3",
+        "val/synthetic_val_000003.jpg": "4293e4ce77b6ae47",
+        "rare/synthetic_rare_000005.jpg": "ba9fa65ece691062",
+    }
+    assert {name: _sha((tiny / name).read_bytes()) for name in pinned} == pinned
+    pinned_annotations = {"train": "88004a2a74b6e3ca", "val": "23809ecaa1cf4933", "rare": "addc82cb636fe3cb"}
+    written = {}
+    for split in pinned_annotations:
+        coco = _coco(tiny, split)
+        content = json.dumps([coco["images"], coco["annotations"]], separators=(",", ":"))
+        written[split] = _sha(content.encode())
+    assert written == pinned_annotations
+
+
 def test_smaller_size_is_a_prefix_of_a_bigger_one(tmp_path, tiny):
-    small = make_synthetic(tmp_path / "small", size=SyntheticSize(train=5, val=2, rare=1), seed=0)
+    spec = SyntheticSize(train=5, val=2, rare=1, plain=3)
+    small = make_synthetic(tmp_path / "small", size=spec, seed=0)
     for name in (
         "train/synthetic_train_000004.jpg",
         "val/synthetic_val_000001.jpg",
         "rare/synthetic_rare_000000.jpg",
+        "plain/synthetic_plain_000002.jpg",  # plain may outnumber val: it follows val's streams
     ):
         assert (small / name).read_bytes() == (tiny / name).read_bytes()
+    assert len(list((small / "plain").iterdir())) == 3
+    assert SyntheticSize(train=5, val=2, rare=1).plain == 2  # plain defaults to val
 
 
 def test_lookalikes_share_their_drawing():
@@ -105,7 +143,7 @@ def test_generator_json_holds_the_truth(tiny):
     assert conditional[names.index("mouse"), names.index("keyboard")] == pytest.approx(both / mouse)
 
 
-@pytest.mark.parametrize("split", ["train", "rare"])
+@pytest.mark.parametrize("split", ["train", "rare", "plain"])
 def test_label_sampler_matches_the_written_annotations(tiny, split):
     table = load_labels(tiny, split, keep_empty=True)
     scenes, labels = sample_labels(len(table.labels), split=split, seed=0)
@@ -146,8 +184,8 @@ def test_rare_split_holds_out_of_scene_objects(tiny):
     presence = {s["name"]: s["objects"] for s in truth["scenes"]}
     names = {c["id"]: c["name"] for c in truth["categories"]}
     lookalike = {name for pair in truth["lookalikes"] for name in pair}
-    for split in ("train", "val", "rare"):
-        coco = json.loads((tiny / "annotations" / f"instances_{split}.json").read_text())
+    for split in SPLITS:
+        coco = _coco(tiny, split)
         present = {image["id"]: set() for image in coco["images"]}
         for ann in coco["annotations"]:
             present[ann["image_id"]].add(names[ann["category_id"]])
@@ -167,6 +205,12 @@ def test_ensure_synthetic_generates_once(tmp_path):
     stamp = marker.stat().st_mtime_ns
     ensure_synthetic(root, size="tiny")
     assert marker.stat().st_mtime_ns == stamp  # reused, not rewritten
+    truth = read_generator(root)
+    truth["version"] = GENERATOR_VERSION - 1
+    (root / "generator.json").write_text(json.dumps(truth))
+    ensure_synthetic(root, size="tiny")
+    assert marker.stat().st_mtime_ns != stamp  # an older generator's dataset is made again
+    assert read_generator(root)["version"] == GENERATOR_VERSION
     ensure_synthetic(root, size=SyntheticSize(train=2, val=1, rare=1))
     assert len(list((root / "train").iterdir())) == 2  # another size replaces it cleanly
 
@@ -182,3 +226,63 @@ def test_refuses_to_overwrite_foreign_folder_and_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="seed"):
         make_synthetic(tmp_path / "x", size="tiny", seed=-1)
     assert not list(tmp_path.glob(".*tmp*"))  # no staging folder left behind
+
+
+def test_plain_split_mirrors_val_on_a_plain_background(tiny):
+    np.testing.assert_array_equal(
+        load_labels(tiny, "plain", keep_empty=True).labels, load_labels(tiny, "val", keep_empty=True).labels
+    )
+    val, plain = _coco(tiny, "val"), _coco(tiny, "plain")
+    assert [image["scene"] for image in plain["images"]] == [image["scene"] for image in val["images"]]
+    assert all(image["background"] == "plain" for image in plain["images"])
+    assert not any("background" in image for image in val["images"])
+
+    def objects(coco):
+        index = {image["id"]: k for k, image in enumerate(coco["images"])}
+        return sorted((index[a["image_id"]], a["category_id"], a["bbox"]) for a in coco["annotations"])
+
+    assert objects(plain) == objects(val)  # the same objects at the same places and sizes
+    boxes = {}
+    for ann in plain["annotations"]:
+        boxes.setdefault(ann["image_id"], []).append(ann["bbox"])
+    for image, val_image in zip(plain["images"], val["images"]):
+        with Image.open(tiny / "plain" / image["file_name"]) as im:
+            pixels = np.asarray(im, dtype=np.int64)
+        with Image.open(tiny / "val" / val_image["file_name"]) as im:
+            val_pixels = np.asarray(im, dtype=np.int64)
+        away = np.ones(pixels.shape[:2], dtype=bool)  # 3 px clear of every object
+        for x, y, w, h in boxes[image["id"]]:
+            top, left = max(0, int(y) - 3), max(0, int(x) - 3)
+            away[top : int(np.ceil(y + h)) + 3, left : int(np.ceil(x + w)) + 3] = False
+        assert away.mean() > 0.3
+        deviation = np.abs(pixels[away] - np.array(PLAIN_BACKGROUND))
+        assert np.percentile(deviation, 99) <= 8 and deviation.max() <= 24  # flat up to JPEG ringing
+        assert np.abs(val_pixels[away] - pixels[away]).mean() > 20  # val shows its scene there
+
+
+def test_out_of_scene_mask_marks_the_rare_intruders(tiny):
+    rare = CocoMultiLabel(tiny, "rare", image_size=32)
+    mask = out_of_scene_mask(rare)
+    assert mask.shape == rare.labels.shape and mask.dtype == bool
+    assert (mask.sum(axis=1) == 1).all()
+    named = {image["id"]: image["out_of_scene"] for image in _coco(tiny, "rare")["images"]}
+    for row, image_id in enumerate(rare.image_ids):
+        assert [rare.categories[k] for k in np.flatnonzero(mask[row])] == named[int(image_id)]
+    assert rare.labels[mask].all()  # an intruder is a label of its image
+    for split in ("val", "plain"):
+        dataset = CocoMultiLabel(tiny, split, image_size=32)
+        none = out_of_scene_mask(dataset)
+        assert none.shape == dataset.labels.shape and not none.any()
+
+
+def test_out_of_scene_mask_outside_the_generator(tmp_path, tiny):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny, copy)
+    rare = CocoMultiLabel(copy, "rare", image_size=32)
+    coco = _coco(copy, "rare")
+    coco["images"][0]["out_of_scene"] = ["unicorn"]
+    (copy / "annotations" / "instances_rare.json").write_text(json.dumps(coco))
+    with pytest.raises(AnnotationError, match="instances_rare.json.*unicorn"):
+        out_of_scene_mask(rare)
+    (copy / "generator.json").unlink()  # not a synthetic dataset (MS-COCO): nothing is out of scene
+    assert not out_of_scene_mask(rare).any()

@@ -1,267 +1,22 @@
-"""The embedded default dataset: drawn scenes in MS-COCO instances format.
+"""Drawing the synthetic scenes: one painter per object shape, one background per scene, and
+``render_image`` which lays out and draws one image.
 
-Every image is a *scene* (street, kitchen, office, park, beach) drawn on its own background. Given
-the scene, each category is present independently with a known probability ``q[scene, category]``
-and then drawn 1-3 times at varied sizes (most objects are small). Label co-occurrence therefore
-follows exactly from the design, for distinct classes i != j::
-
-    P(j | i) = sum_s pi_s q_si q_sj / sum_s pi_s q_si
-
-``mouse`` and ``stone`` are drawn by the same function with the same colours and sizes: only the
-scene (background and neighbours) tells them apart, so label context carries real information.
-
-Splits (COCO layout, ``root/annotations/instances_{split}.json`` + ``root/{split}/*.jpg``):
-``train`` and ``val`` follow the design; ``rare`` (held out) adds to each image one object that never
-occurs in its scene (``q = 0``; never a look-alike, which would be unrecognisable), listed in the image
-entry's ``out_of_scene``. Every image entry also names its ``scene``. ``root/generator.json`` holds the
-truth (see ``generator_truth``). Each image has its own random stream seeded by (seed, split, index),
-so a seed gives the same bytes and a smaller size gives the first images of a bigger one.
+Every painter draws one object filling the box ``(x0, y0, x1, y1)`` in canvas pixels, taking its
+colours from the image's random stream.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dbdgcn_lib.paths import default_data_root
+from dbdgcn_lib.data.synthetic.design import CATEGORIES, SCENES, Category
 
-GENERATOR_VERSION = 1
-SPLITS = ("train", "val", "rare")
 SUPERSAMPLE = 2  # draw at twice the size, then reduce: smooth edges for free
-JPEG_QUALITY = 90
-
-
-@dataclass(frozen=True)
-class Category:
-    """One class: COCO id and names, the drawing ``shape`` (look-alikes share one), width/height
-    ``aspect``, relative ``scale`` of its size and the vertical ``band`` (fractions of the image
-    height) where its centre may fall."""
-
-    id: int
-    name: str
-    supercategory: str
-    shape: str
-    aspect: float
-    scale: float
-    band: tuple[float, float] = (0.5, 0.9)
-
-
-@dataclass(frozen=True)
-class Scene:
-    """A scene: probability of being drawn and per-category presence probabilities."""
-
-    name: str
-    probability: float
-    objects: dict[str, float]
-
-
-# COCO-style ids: grouped by supercategory with gaps, so id order differs from alphabetical order.
-CATEGORIES: tuple[Category, ...] = (
-    Category(1, "person", "person", "person", 0.45, 1.3, (0.45, 0.8)),
-    Category(2, "bicycle", "vehicle", "bicycle", 1.6, 1.1, (0.55, 0.85)),
-    Category(3, "car", "vehicle", "car", 2.0, 1.3, (0.6, 0.88)),
-    Category(5, "traffic light", "outdoor", "traffic_light", 0.4, 1.1, (0.25, 0.55)),
-    Category(7, "bench", "outdoor", "bench", 1.8, 1.2),
-    Category(8, "tree", "plant", "tree", 0.75, 1.6, (0.3, 0.6)),
-    Category(10, "bird", "animal", "bird", 1.3, 0.7, (0.12, 0.5)),
-    Category(12, "stone", "outdoor", "blob", 1.4, 0.6),
-    Category(14, "umbrella", "accessory", "umbrella", 1.2, 1.2, (0.4, 0.75)),
-    Category(16, "ball", "sports", "ball", 1.0, 0.7),
-    Category(18, "bottle", "kitchen", "bottle", 0.35, 0.9),
-    Category(19, "cup", "kitchen", "cup", 1.1, 0.6),
-    Category(20, "knife", "kitchen", "knife", 4.0, 0.9),
-    Category(22, "banana", "food", "banana", 1.6, 0.7),
-    Category(23, "apple", "food", "apple", 1.0, 0.6),
-    Category(25, "laptop", "electronic", "laptop", 1.3, 1.2),
-    Category(26, "mouse", "electronic", "blob", 1.4, 0.6),
-    Category(27, "keyboard", "electronic", "keyboard", 3.0, 1.2),
-    Category(29, "book", "indoor", "book", 0.75, 0.8),
-    Category(30, "clock", "indoor", "clock", 1.0, 0.8, (0.12, 0.4)),
-)
-
-SCENES: tuple[Scene, ...] = (
-    Scene(
-        "street",
-        0.25,
-        {
-            "car": 0.8,
-            "traffic light": 0.6,
-            "person": 0.6,
-            "bicycle": 0.4,
-            "bench": 0.3,
-            "tree": 0.3,
-            "umbrella": 0.2,
-            "bird": 0.15,
-            "clock": 0.1,
-            "stone": 0.1,
-            "ball": 0.05,
-            "bottle": 0.05,
-        },
-    ),
-    Scene(
-        "kitchen",
-        0.2,
-        {
-            "cup": 0.6,
-            "apple": 0.5,
-            "bottle": 0.5,
-            "knife": 0.5,
-            "banana": 0.4,
-            "clock": 0.3,
-            "person": 0.3,
-            "book": 0.1,
-            "laptop": 0.05,
-        },
-    ),
-    Scene(
-        "office",
-        0.2,
-        {
-            "keyboard": 0.7,
-            "laptop": 0.6,
-            "mouse": 0.6,
-            "cup": 0.5,
-            "book": 0.5,
-            "clock": 0.3,
-            "person": 0.3,
-            "bottle": 0.2,
-            "apple": 0.1,
-            "banana": 0.05,
-        },
-    ),
-    Scene(
-        "park",
-        0.2,
-        {
-            "tree": 0.8,
-            "bench": 0.5,
-            "person": 0.5,
-            "stone": 0.5,
-            "bird": 0.45,
-            "ball": 0.4,
-            "bicycle": 0.2,
-            "apple": 0.05,
-            "book": 0.05,
-        },
-    ),
-    Scene(
-        "beach",
-        0.15,
-        {
-            "person": 0.6,
-            "umbrella": 0.6,
-            "ball": 0.5,
-            "bird": 0.4,
-            "stone": 0.3,
-            "bottle": 0.2,
-            "banana": 0.1,
-            "apple": 0.05,
-        },
-    ),
-)
-
-LOOKALIKES: tuple[tuple[str, str], ...] = (("mouse", "stone"),)
-
-
-@dataclass(frozen=True)
-class SyntheticSize:
-    """Images per split and their side in pixels."""
-
-    train: int
-    val: int
-    rare: int
-    image_size: int = 128
-
-
-SIZES: dict[str, SyntheticSize] = {
-    "tiny": SyntheticSize(train=48, val=16, rare=8),
-    "default": SyntheticSize(train=2000, val=500, rare=300),
-}
-
-
-class SyntheticDatasetError(RuntimeError):
-    """The synthetic dataset cannot be written where it was asked for."""
-
-
-# ---------------------------------------------------------------------------------------------
-# The design as arrays, and the exact statistics it implies
-# ---------------------------------------------------------------------------------------------
-
-
-def alphabetical_names() -> list[str]:
-    """Category names in the default class order (alphabetical, as for COCO)."""
-    return sorted(c.name for c in CATEGORIES)
-
-
-def presence_matrix(names: list[str] | None = None) -> np.ndarray:
-    """``q`` (S, C): probability that category c is in an image of scene s; columns follow ``names``
-    (default: ``CATEGORIES`` order)."""
-    names = [c.name for c in CATEGORIES] if names is None else names
-    return np.array([[scene.objects.get(name, 0.0) for name in names] for scene in SCENES])
-
-
-def scene_probabilities() -> np.ndarray:
-    """``pi`` (S,): probability of each scene in ``SCENES`` order."""
-    return np.array([scene.probability for scene in SCENES])
-
-
-_SCENE_PROBABILITIES, _PRESENCE = scene_probabilities(), presence_matrix()
-
-
-def expected_statistics(names: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Exact label statistics of ``train`` / ``val`` implied by the design.
-
-    Returns ``(frequency (C,), conditional (C, C))``: ``frequency[i] = P(i)`` and
-    ``conditional[i, j] = P(j | i)`` for i != j, diagonal 0 (as ``graph.conditional_probability``
-    computes it from counts with a zero diagonal). Classes follow ``names`` (default alphabetical).
-    """
-    names = alphabetical_names() if names is None else names
-    pi, q = scene_probabilities(), presence_matrix(names)
-    frequency = pi @ q
-    joint = np.einsum("s,si,sj->ij", pi, q, q)
-    conditional = joint / frequency[:, None]
-    np.fill_diagonal(conditional, 0.0)
-    return frequency, conditional
-
-
-def generator_truth(size: SyntheticSize, seed: int, size_name: str | None = None) -> dict:
-    """The content of ``generator.json`` (JSON-ready)."""
-    names = alphabetical_names()
-    frequency, conditional = expected_statistics(names)
-    return {
-        "version": GENERATOR_VERSION,
-        "seed": seed,
-        "size_name": size_name,
-        "size": asdict(size),
-        "categories": [
-            {"id": c.id, "name": c.name, "supercategory": c.supercategory, "shape": c.shape}
-            for c in CATEGORIES
-        ],
-        "scenes": [{"name": s.name, "probability": s.probability, "objects": s.objects} for s in SCENES],
-        "lookalikes": [list(pair) for pair in LOOKALIKES],
-        "expected": {
-            "about": (
-                "train and val: labels follow the scene design; rows/columns in class_names order "
-                "(alphabetical); conditional_probability[i][j] = P(j | i), diagonal 0. The rare split "
-                "adds one out-of-scene object per image and does not follow these numbers."
-            ),
-            "class_names": names,
-            "label_frequency": np.round(frequency, 10).tolist(),
-            "conditional_probability": np.round(conditional, 10).tolist(),
-        },
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Drawing. Each function draws one object filling the box (x0, y0, x1, y1), canvas pixels.
-# ---------------------------------------------------------------------------------------------
+PLAIN_BACKGROUND = (215, 215, 215)  # light neutral grey, well above the grey of the look-alike blobs
+BACKGROUNDS = ("scene", "plain")
 
 Box = tuple[float, float, float, float]
 
@@ -606,11 +361,6 @@ def _draw_background(d: ImageDraw.ImageDraw, scene: str, size: int, rng: np.rand
         raise ValueError(f"no background for scene {scene!r}")
 
 
-# ---------------------------------------------------------------------------------------------
-# Sampling and rendering one image
-# ---------------------------------------------------------------------------------------------
-
-
 def _object_box(rng: np.random.Generator, category: Category, canvas: int) -> tuple[float, float]:
     """Width and height (canvas pixels): mostly small, some medium, a few large objects."""
     u = rng.random()
@@ -651,56 +401,30 @@ def _overlap(a: Box, b: Box) -> float:
     return iw * ih / smaller
 
 
-def _image_rng(seed: int, split: str, index: int) -> np.random.Generator:
-    """The random stream of one image: independent of every other image."""
-    return np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index(split), index]))
-
-
-def _sample_objects(rng: np.random.Generator, rare: bool) -> tuple[int, list[int], list[int]]:
-    """Scene index, present category indices (``CATEGORIES`` order) and the out-of-scene ones."""
-    scene = int(rng.choice(len(SCENES), p=_SCENE_PROBABILITIES))
-    q = _PRESENCE[scene]
-    present = [int(k) for k in np.flatnonzero(rng.random(len(CATEGORIES)) < q)]
-    intruders: list[int] = []
-    if rare:
-        lookalike = {name for pair in LOOKALIKES for name in pair}
-        candidates = [k for k, c in enumerate(CATEGORIES) if q[k] == 0 and c.name not in lookalike]
-        intruders = [int(candidates[int(rng.integers(len(candidates)))])]
-    return scene, present, intruders
-
-
-def sample_labels(
-    count: int, *, split: str = "train", seed: int = 0, names: list[str] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The scenes and labels of the first ``count`` images of ``split``, exactly as ``make_synthetic``
-    writes them, without drawing (fast: for studying the label statistics).
-
-    Returns ``(scenes (N,) int64 indices into SCENES, labels (N, C) uint8)``, columns in ``names``
-    order (default alphabetical).
-    """
-    names = alphabetical_names() if names is None else names
-    column = [names.index(c.name) for c in CATEGORIES]
-    scenes = np.zeros(count, dtype=np.int64)
-    labels = np.zeros((count, len(names)), dtype=np.uint8)
-    for index in range(count):
-        scene, present, intruders = _sample_objects(_image_rng(seed, split, index), rare=split == "rare")
-        scenes[index] = scene
-        labels[index, [column[k] for k in present + intruders]] = 1
-    return scenes, labels
-
-
 def render_image(
-    rng: np.random.Generator, scene: int, categories: list[int], image_size: int
+    rng: np.random.Generator,
+    scene: int,
+    categories: list[int],
+    image_size: int,
+    *,
+    background: str = "scene",
 ) -> tuple[Image.Image, list[tuple[int, Box]]]:
     """Draw one scene with 1-3 instances of each category index.
 
     Returns the RGB image (image_size x image_size) and ``(category index, (x, y, w, h))`` per
     instance in image pixels. Large objects are drawn first so that small ones stay visible.
+    ``background="plain"`` puts the objects on ``PLAIN_BACKGROUND`` instead of the scene's background;
+    the scene's background is still drawn first (then covered), so the random stream, and with it
+    every object, is exactly that of the scene image.
     """
+    if background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, got {background!r}")
     canvas = image_size * SUPERSAMPLE
     image = Image.new("RGB", (canvas, canvas))
     d = ImageDraw.Draw(image)
     _draw_background(d, SCENES[scene].name, canvas, rng)
+    if background == "plain":
+        d.rectangle((0, 0, canvas, canvas), fill=PLAIN_BACKGROUND)
     instances: list[tuple[int, Box]] = []
     for k in categories:
         for _ in range(1 + int(rng.binomial(2, 0.25))):
@@ -711,136 +435,3 @@ def render_image(
     image = image.reduce(SUPERSAMPLE)
     s = 1.0 / SUPERSAMPLE
     return image, [(k, (b[0] * s, b[1] * s, (b[2] - b[0]) * s, (b[3] - b[1]) * s)) for k, b in instances]
-
-
-def _write_split(
-    root: Path, split: str, count: int, image_size: int, seed: int, progress: bool
-) -> dict[str, int]:
-    from tqdm.auto import tqdm
-
-    split_index = SPLITS.index(split)
-    image_dir = root / split
-    image_dir.mkdir(parents=True)
-    images, annotations = [], []
-    first_id = 1 + split_index * 1_000_000  # unique across splits, as in COCO
-    for index in tqdm(range(count), desc=split, disable=not progress, leave=False):
-        rng = _image_rng(seed, split, index)
-        scene, present, intruders = _sample_objects(rng, rare=split == "rare")
-        image, instances = render_image(rng, scene, sorted(present + intruders), image_size)
-        image_id = first_id + index
-        file_name = f"synthetic_{split}_{index:06d}.jpg"
-        image.save(image_dir / file_name, "JPEG", quality=JPEG_QUALITY)
-        entry = {"id": image_id, "file_name": file_name, "width": image_size, "height": image_size}
-        entry["scene"] = SCENES[scene].name
-        if split == "rare":
-            entry["out_of_scene"] = [CATEGORIES[k].name for k in intruders]
-        images.append(entry)
-        for k, (x, y, w, h) in instances:
-            x, y, w, h = (round(v, 2) for v in (x, y, w, h))
-            annotations.append(
-                {
-                    "id": len(annotations) + first_id,
-                    "image_id": image_id,
-                    "category_id": CATEGORIES[k].id,
-                    "bbox": [x, y, w, h],
-                    "area": round(w * h, 2),
-                    "iscrowd": 0,
-                    "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
-                }
-            )
-    coco = {
-        "info": {"description": f"dbdgcn_lib synthetic scenes, split {split}", "version": GENERATOR_VERSION},
-        "licenses": [],
-        "images": images,
-        "annotations": annotations,
-        "categories": [{"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in CATEGORIES],
-    }
-    (root / "annotations").mkdir(exist_ok=True)
-    with open(root / "annotations" / f"instances_{split}.json", "w") as f:
-        json.dump(coco, f, separators=(",", ":"))
-    return {"images": len(images), "annotations": len(annotations)}
-
-
-# ---------------------------------------------------------------------------------------------
-# Public entry points
-# ---------------------------------------------------------------------------------------------
-
-
-def _resolve_size(size: str | SyntheticSize) -> tuple[SyntheticSize, str | None]:
-    if isinstance(size, SyntheticSize):
-        return size, None
-    if size not in SIZES:
-        raise ValueError(f"unknown synthetic size {size!r}; choose one of {', '.join(SIZES)}")
-    return SIZES[size], size
-
-
-def make_synthetic(
-    root: str | os.PathLike, *, size: str | SyntheticSize = "default", seed: int = 0, progress: bool = False
-) -> Path:
-    """Write the synthetic dataset to ``root`` and return ``root`` as a Path.
-
-    ``size`` is ``"tiny"`` (48/16/8 images: unit tests), ``"default"`` (2000/500/300) or a
-    ``SyntheticSize``; images are 128 x 128 JPEGs unless the size says otherwise. The set is built in
-    a sibling temporary folder and moved into place at the end, so an interrupted run never leaves a
-    half-written dataset. An existing synthetic dataset at ``root`` is replaced; any other non-empty
-    folder is left alone (``SyntheticDatasetError``).
-    """
-    spec, size_name = _resolve_size(size)
-    if not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    target = Path(root).resolve()
-    if target.exists() and any(target.iterdir()) and not (target / "generator.json").is_file():
-        raise SyntheticDatasetError(
-            f"{root} is not empty and holds no synthetic dataset (no generator.json); "
-            "choose another --root or empty it"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        counts = {}
-        for split in SPLITS:
-            counts[split] = _write_split(
-                staging, split, getattr(spec, split), spec.image_size, seed, progress
-            )
-        truth = generator_truth(spec, seed, size_name)
-        truth["counts"] = counts
-        (staging / "generator.json").write_text(json.dumps(truth, indent=1) + "\n")
-        if target.exists():
-            retired = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, retired)
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return Path(root)
-
-
-def read_generator(root: str | os.PathLike) -> dict | None:
-    """The parsed ``generator.json`` of a synthetic dataset, or None where there is none (or it is
-    unreadable)."""
-    try:
-        return json.loads((Path(root) / "generator.json").read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def ensure_synthetic(
-    root: str | os.PathLike | None = None, size: str | SyntheticSize = "default", *, seed: int = 0
-) -> Path:
-    """Return ``root`` (default ``default_data_root() / "synthetic"``), generating the dataset first
-    when it is missing or was made with another size, seed or generator version."""
-    root = default_data_root() / "synthetic" if root is None else Path(root)
-    spec, _ = _resolve_size(size)
-    truth = read_generator(root)
-    if (
-        truth is not None
-        and truth.get("version") == GENERATOR_VERSION
-        and truth.get("seed") == seed
-        and truth.get("size") == asdict(spec)
-    ):
-        return root
-    return make_synthetic(root, size=size, seed=seed)

@@ -1,0 +1,214 @@
+"""Writing the synthetic dataset: the objects of each image, the splits in COCO format, and the
+entry points that make, read and reuse a dataset on disk.
+
+Each image has its own random stream seeded by (seed, split, index), so a seed gives the same bytes
+and a smaller size gives the first images of a bigger one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from dbdgcn_lib.data.synthetic.design import (
+    CATEGORIES,
+    GENERATOR_VERSION,
+    LOOKALIKES,
+    SCENES,
+    SIZES,
+    SPLITS,
+    SyntheticSize,
+    alphabetical_names,
+    generator_truth,
+    presence_matrix,
+    scene_probabilities,
+)
+from dbdgcn_lib.data.synthetic.draw import render_image
+from dbdgcn_lib.paths import default_data_root
+
+JPEG_QUALITY = 90
+
+
+class SyntheticDatasetError(RuntimeError):
+    """The synthetic dataset cannot be written where it was asked for."""
+
+
+_SCENE_PROBABILITIES, _PRESENCE = scene_probabilities(), presence_matrix()
+
+
+def _image_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The random stream of one image: independent of every other image, except that plain image i
+    reuses val image i's stream (same scene, objects, positions and sizes)."""
+    source = "val" if split == "plain" else split
+    return np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index(source), index]))
+
+
+def _sample_objects(rng: np.random.Generator, rare: bool) -> tuple[int, list[int], list[int]]:
+    """Scene index, present category indices (``CATEGORIES`` order) and the out-of-scene ones."""
+    scene = int(rng.choice(len(SCENES), p=_SCENE_PROBABILITIES))
+    q = _PRESENCE[scene]
+    present = [int(k) for k in np.flatnonzero(rng.random(len(CATEGORIES)) < q)]
+    intruders: list[int] = []
+    if rare:
+        lookalike = {name for pair in LOOKALIKES for name in pair}
+        candidates = [k for k, c in enumerate(CATEGORIES) if q[k] == 0 and c.name not in lookalike]
+        intruders = [int(candidates[int(rng.integers(len(candidates)))])]
+    return scene, present, intruders
+
+
+def sample_labels(
+    count: int, *, split: str = "train", seed: int = 0, names: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The scenes and labels of the first ``count`` images of ``split``, exactly as ``make_synthetic``
+    writes them, without drawing (fast: for studying the label statistics); ``plain`` gives ``val``'s.
+
+    Returns ``(scenes (N,) int64 indices into SCENES, labels (N, C) uint8)``, columns in ``names``
+    order (default alphabetical).
+    """
+    names = alphabetical_names() if names is None else names
+    column = [names.index(c.name) for c in CATEGORIES]
+    scenes = np.zeros(count, dtype=np.int64)
+    labels = np.zeros((count, len(names)), dtype=np.uint8)
+    for index in range(count):
+        scene, present, intruders = _sample_objects(_image_rng(seed, split, index), rare=split == "rare")
+        scenes[index] = scene
+        labels[index, [column[k] for k in present + intruders]] = 1
+    return scenes, labels
+
+
+def _write_split(
+    root: Path, split: str, count: int, image_size: int, seed: int, progress: bool
+) -> dict[str, int]:
+    from tqdm.auto import tqdm
+
+    split_index = SPLITS.index(split)
+    image_dir = root / split
+    image_dir.mkdir(parents=True)
+    images, annotations = [], []
+    first_id = 1 + split_index * 1_000_000  # unique across splits, as in COCO
+    for index in tqdm(range(count), desc=split, disable=not progress, leave=False):
+        rng = _image_rng(seed, split, index)
+        scene, present, intruders = _sample_objects(rng, rare=split == "rare")
+        background = "plain" if split == "plain" else "scene"
+        image, instances = render_image(
+            rng, scene, sorted(present + intruders), image_size, background=background
+        )
+        image_id = first_id + index
+        file_name = f"synthetic_{split}_{index:06d}.jpg"
+        image.save(image_dir / file_name, "JPEG", quality=JPEG_QUALITY)
+        entry = {"id": image_id, "file_name": file_name, "width": image_size, "height": image_size}
+        entry["scene"] = SCENES[scene].name
+        if split == "rare":
+            entry["out_of_scene"] = [CATEGORIES[k].name for k in intruders]
+        if background == "plain":
+            entry["background"] = "plain"
+        images.append(entry)
+        for k, (x, y, w, h) in instances:
+            x, y, w, h = (round(v, 2) for v in (x, y, w, h))
+            annotations.append(
+                {
+                    "id": len(annotations) + first_id,
+                    "image_id": image_id,
+                    "category_id": CATEGORIES[k].id,
+                    "bbox": [x, y, w, h],
+                    "area": round(w * h, 2),
+                    "iscrowd": 0,
+                    "segmentation": [[x, y, x + w, y, x + w, y + h, x, y + h]],
+                }
+            )
+    coco = {
+        "info": {"description": f"dbdgcn_lib synthetic scenes, split {split}", "version": GENERATOR_VERSION},
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": c.id, "name": c.name, "supercategory": c.supercategory} for c in CATEGORIES],
+    }
+    (root / "annotations").mkdir(exist_ok=True)
+    with open(root / "annotations" / f"instances_{split}.json", "w") as f:
+        json.dump(coco, f, separators=(",", ":"))
+    return {"images": len(images), "annotations": len(annotations)}
+
+
+def _resolve_size(size: str | SyntheticSize) -> tuple[SyntheticSize, str | None]:
+    if isinstance(size, SyntheticSize):
+        return size, None
+    if size not in SIZES:
+        raise ValueError(f"unknown synthetic size {size!r}; choose one of {', '.join(SIZES)}")
+    return SIZES[size], size
+
+
+def make_synthetic(
+    root: str | os.PathLike, *, size: str | SyntheticSize = "default", seed: int = 0, progress: bool = False
+) -> Path:
+    """Write the synthetic dataset to ``root`` and return ``root`` as a Path.
+
+    ``size`` is ``"tiny"`` (48/16/8/16 images: unit tests), ``"default"`` (2000/500/300/500) or a
+    ``SyntheticSize``; images are 128 x 128 JPEGs unless the size says otherwise. The set is built in
+    a sibling temporary folder and moved into place at the end, so an interrupted run never leaves a
+    half-written dataset. An existing synthetic dataset at ``root`` is replaced; any other non-empty
+    folder is left alone (``SyntheticDatasetError``).
+    """
+    spec, size_name = _resolve_size(size)
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    target = Path(root).resolve()
+    if target.exists() and any(target.iterdir()) and not (target / "generator.json").is_file():
+        raise SyntheticDatasetError(
+            f"{root} is not empty and holds no synthetic dataset (no generator.json); "
+            "choose another --root or empty it"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    try:
+        counts = {}
+        for split in SPLITS:
+            counts[split] = _write_split(
+                staging, split, getattr(spec, split), spec.image_size, seed, progress
+            )
+        truth = generator_truth(spec, seed, size_name)
+        truth["counts"] = counts
+        (staging / "generator.json").write_text(json.dumps(truth, indent=1) + "\n")
+        if target.exists():
+            retired = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, retired)
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return Path(root)
+
+
+def read_generator(root: str | os.PathLike) -> dict | None:
+    """The parsed ``generator.json`` of a synthetic dataset, or None where there is none (or it is
+    unreadable)."""
+    try:
+        return json.loads((Path(root) / "generator.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def ensure_synthetic(
+    root: str | os.PathLike | None = None, size: str | SyntheticSize = "default", *, seed: int = 0
+) -> Path:
+    """Return ``root`` (default ``default_data_root() / "synthetic"``), generating the dataset first
+    when it is missing or was made with another size, seed or generator version."""
+    root = default_data_root() / "synthetic" if root is None else Path(root)
+    spec, _ = _resolve_size(size)
+    truth = read_generator(root)
+    if (
+        truth is not None
+        and truth.get("version") == GENERATOR_VERSION
+        and truth.get("seed") == seed
+        and truth.get("size") == asdict(spec)
+    ):
+        return root
+    return make_synthetic(root, size=size, seed=seed)
