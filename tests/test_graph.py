@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from dbdgcn_lib.graph import conditional_probability, cooccurrence, normalize_adjacency, static_adjacency
+from dbdgcn_lib.data import coco_label_statistics
+from dbdgcn_lib.graph import (
+    ADJACENCY_CONVENTIONS,
+    conditional_probability,
+    cooccurrence,
+    normalize_adjacency,
+    static_adjacency,
+)
 
 # 5 images, 4 classes; class 3 never occurs.
 LABELS = np.array(
@@ -139,3 +146,56 @@ def test_normalize_adjacency_leaves_static_prior_unchanged():
     labels = (rng.random((200, 10)) < 0.3).astype(int)
     a = static_adjacency(*cooccurrence(labels), tau=0.3)
     np.testing.assert_allclose(normalize_adjacency(a), a, atol=1e-6)
+
+
+# --- the direction of the static prior: ML-GCN's paper against its released code ------------------------
+
+
+def test_static_adjacency_ml_gcn_code_hand_computed():
+    # P(j | i) >= 0.4 for 0 -> 1, 1 -> 0, 2 -> 0; the code's direction reverses each edge:
+    # node 0 gathers from 1 and 2 (P(0 | 1) = 2/3, P(0 | 2) = 1), node 1 from 0 (P(1 | 0) = 0.5),
+    # node 2 from nobody (P(2 | 0) = 0.25), class 3 never occurs
+    a = static_adjacency(*cooccurrence(LABELS), tau=0.4, p=0.2, convention="ml_gcn_code")
+    expected = [[0.8, 0.1, 0.1, 0], [0.2, 0.8, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
+    assert a.dtype == np.float32
+    np.testing.assert_allclose(a, np.array(expected), atol=1e-7)
+    paper = static_adjacency(*cooccurrence(LABELS), tau=0.4, p=0.2, convention="paper")
+    np.testing.assert_array_equal(paper, static_adjacency(*cooccurrence(LABELS)))  # the default
+
+
+@pytest.mark.parametrize("convention", ["ml_gcn", "code", "", None, "PAPER"])
+def test_static_adjacency_rejects_unknown_convention(convention):
+    with pytest.raises(ValueError, match="convention must be one of") as err:
+        static_adjacency(*cooccurrence(LABELS), convention=convention)
+    message = str(err.value)
+    assert "\n" not in message and all(choice in message for choice in ADJACENCY_CONVENTIONS)
+    assert ADJACENCY_CONVENTIONS == ("paper", "ml_gcn_code")
+
+
+def test_coco_static_prior_in_both_directions():
+    stats = coco_label_statistics()
+    nums, counts = stats.nums, stats.counts
+    person = stats.names.index("person")
+    assert person == 49
+    # independently: i gathers from j (paper) when counts[i, j] / nums[i] >= 0.4,
+    # (code) when counts[j, i] / nums[j] >= 0.4, i.e. P(i | j)
+    c = len(nums)
+    paper_edges = {(i, j) for i in range(c) for j in range(c) if i != j and counts[i, j] >= 0.4 * nums[i]}
+    code_edges = {(i, j) for i in range(c) for j in range(c) if i != j and counts[j, i] >= 0.4 * nums[j]}
+    assert code_edges == {(j, i) for i, j in paper_edges}
+    for convention, edges in [("paper", paper_edges), ("ml_gcn_code", code_edges)]:
+        a = static_adjacency(nums, counts, tau=0.4, p=0.2, convention=convention)
+        support = {(int(i), int(j)) for i, j in zip(*np.nonzero(a)) if i != j}
+        assert support == edges, convention
+        np.testing.assert_allclose(a.sum(axis=1), 1.0, atol=1e-6)
+    assert len(paper_edges) == len(code_edges) == 111
+    assert sum(i == person for i, _ in paper_edges) == 0  # person gathers from nobody in the paper's
+    assert sum(i == person for i, _ in code_edges) == 55  # and from 55 classes in the code's
+    code = static_adjacency(nums, counts, tau=0.4, p=0.2, convention="ml_gcn_code")
+    np.testing.assert_allclose(code[person, person], 0.8)
+    neighbours = [j for i, j in code_edges if i == person]
+    np.testing.assert_allclose(code[person, neighbours], 0.2 / 55)
+    paper = static_adjacency(nums, counts, tau=0.4, p=0.2)
+    assert paper[person, person] == 1.0
+    skis = stats.names.index("skis")
+    assert paper[skis, person] > 0 and code[person, skis] > 0  # P(person | skis) is high

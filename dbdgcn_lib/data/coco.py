@@ -11,35 +11,43 @@ ML-GCN / ADD-GCN convention: on COCO 2014 ``person`` is index 49) or in COCO-id 
 (``class_order="coco"``). Images are in increasing id order; images without annotations are dropped
 unless ``keep_empty=True`` (COCO 2014 then has 82,081 train / 40,137 val images).
 
-Reading instances_train2014.json takes pycocotools about 20 s, so the label table is cached in
-``root/annotations/.labels_{split}.npz``, keyed by the SHA-1 of the annotation file: an edited
-annotation file rebuilds it, a corrupt cache is rebuilt, and it is written to a temporary file and
-renamed so an interrupted run never leaves a broken cache. A read-only dataset folder just goes
-without a cache.
+An annotation file is checked as it is read: anything malformed (not JSON, a missing list, an id that
+is not an integer, a category or image id listed twice, two categories with one name, an annotation
+on an unknown image or category, a ``file_name`` that leaves the split folder) raises
+``AnnotationError``, one line naming the file and the field.
+
+Parsing instances_train2014.json is slow, so the label table is cached in
+``root/annotations/.labels_{split}.npz``, keyed by the size and SHA-1 of the annotation file: an
+edited annotation file rebuilds it, a corrupt or inconsistent cache is rebuilt, and it is written to a
+temporary file and renamed so an interrupted run never leaves a broken cache. The cache holds the
+names exactly as the file spells them, and the class order is applied after it is read, so the
+classes are the file's whatever the cache. A read-only dataset folder just goes without a cache.
 """
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import hashlib
-import io
+import json
 import os
+import re
 import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 import torch
 from PIL import Image
-from pycocotools.coco import COCO
 
 from dbdgcn_lib.data.synthetic import SPLITS as SYNTHETIC_SPLITS
 from dbdgcn_lib.data.transforms import test_transform, train_transform
+from dbdgcn_lib.utils import atomic_write
 
 CLASS_ORDERS = ("alphabetical", "coco")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
+_MISSING = object()
 
 
 class DatasetError(Exception):
@@ -98,68 +106,171 @@ def _sha1(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _build_table(path: Path) -> dict[str, np.ndarray]:
-    """Every image (empty ones too) against every category, categories in COCO-id order."""
+def _is_id(value) -> bool:
+    return type(value) is int and -(2**63) <= value < 2**63  # JSON true/false and 3.0 are not ids
+
+
+def _describe(value, wanted: str) -> str:
+    if value is _MISSING:
+        return "is missing"
+    shown = repr(value)
+    return f"is {shown if len(shown) <= 40 else shown[:37] + '...'}, not {wanted}"
+
+
+def _leaves_folder(name: str) -> bool:
+    """Whether an image's ``file_name`` could point outside its split folder (or at nothing)."""
+    parts = re.split(r"[\\/]", name)
+    return parts[0] == "" or ".." in parts or "\x00" in name or bool(PureWindowsPath(name).drive)
+
+
+def _read_annotations(path: Path, fix: str) -> CocoLabels:
+    """Parse and check an annotation file: every image (empty ones too), categories in id order.
+
+    ``fix`` ends each error message (what to do). Raises ``AnnotationError``.
+    """
+
+    def error(field: str, problem: str) -> AnnotationError:
+        return AnnotationError(f"{path}: {field} {problem}; {fix}")
+
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress lines
-            coco = COCO(str(path))
-    except (ValueError, AssertionError, KeyError, TypeError) as err:
-        raise AnnotationError(f"{path} is not a valid COCO annotation file ({err}); fetch it again") from err
-    data = coco.dataset
-    for key in ("images", "categories"):
-        if not isinstance(data.get(key), list):
-            raise AnnotationError(f"{path} has no {key!r} list: not a COCO instances file")
-    cat_ids = sorted(coco.getCatIds())
-    if len(cat_ids) != len(data["categories"]):
-        raise AnnotationError(f"{path} lists the same category id twice")
-    img_ids = sorted(coco.getImgIds())
-    column = {cat_id: k for k, cat_id in enumerate(cat_ids)}
-    row = {img_id: k for k, img_id in enumerate(img_ids)}
-    labels = np.zeros((len(img_ids), len(cat_ids)), dtype=np.uint8)
-    for ann in data.get("annotations", []):
-        if ann.get("category_id") not in column:
-            raise AnnotationError(
-                f"{path}: annotation {ann.get('id')} on image {ann['image_id']} has category id "
-                f"{ann.get('category_id')}, which is not among the file's categories"
+        data = json.loads(path.read_bytes())
+    except (ValueError, RecursionError) as err:  # bad JSON, bad UTF-8, absurd nesting
+        reason = " ".join(str(err).split())
+        raise AnnotationError(f"{path} is not valid JSON ({reason}); {fix}") from None
+    if not isinstance(data, dict):
+        raise error("the top level", f"is a {type(data).__name__}, not an object: not a COCO instances file")
+    for key in ("images", "annotations", "categories"):
+        if key not in data:
+            raise error(repr(key), "is missing: not a COCO instances file")
+        if not isinstance(data[key], list):
+            raise error(repr(key), f"is a {type(data[key]).__name__}, not a list")
+    if not data["categories"]:
+        raise error("'categories'", "is empty: a dataset needs at least one category")
+
+    categories: dict[int, tuple[str, str]] = {}  # id -> (name, supercategory)
+    first_with_id: dict[int, int] = {}
+    first_with_name: dict[str, int] = {}
+    for k, cat in enumerate(data["categories"]):
+        where = f"categories[{k}]"
+        if not isinstance(cat, dict):
+            raise error(where, _describe(cat, "an object"))
+        cat_id, name = cat.get("id", _MISSING), cat.get("name", _MISSING)
+        supercategory = cat.get("supercategory", "")
+        if not _is_id(cat_id):
+            raise error(f"{where}.id", _describe(cat_id, "an integer"))
+        if not isinstance(name, str) or not name:
+            raise error(f"{where}.name", _describe(name, "a non-empty string"))
+        if not isinstance(supercategory, str):
+            raise error(f"{where}.supercategory", _describe(supercategory, "a string"))
+        if cat_id in first_with_id:
+            raise error(f"{where}.id", f"{cat_id} repeats categories[{first_with_id[cat_id]}].id")
+        if name in first_with_name:
+            raise error(f"{where}.name", f"{name!r} repeats categories[{first_with_name[name]}].name")
+        first_with_id[cat_id], first_with_name[name] = k, k
+        categories[cat_id] = (name, supercategory)
+
+    images: dict[int, str] = {}  # id -> file_name
+    first_image: dict[int, int] = {}
+    for k, image in enumerate(data["images"]):
+        where = f"images[{k}]"
+        if not isinstance(image, dict):
+            raise error(where, _describe(image, "an object"))
+        image_id, file_name = image.get("id", _MISSING), image.get("file_name", _MISSING)
+        if not _is_id(image_id):
+            raise error(f"{where}.id", _describe(image_id, "an integer"))
+        if image_id in first_image:
+            raise error(f"{where}.id", f"{image_id} repeats images[{first_image[image_id]}].id")
+        if not isinstance(file_name, str):
+            raise error(f"{where}.file_name", _describe(file_name, "a string"))
+        if _leaves_folder(file_name):
+            raise error(
+                f"{where}.file_name",
+                f"{file_name!r} is not a path inside the split folder (relative, without '..')",
             )
-        if ann["image_id"] not in row:
-            raise AnnotationError(
-                f"{path}: annotation {ann.get('id')} refers to unknown image {ann['image_id']}"
-            )
-        labels[row[ann["image_id"]], column[ann["category_id"]]] = 1
-    cats = coco.loadCats(cat_ids)
-    return {
-        "category_ids": np.array(cat_ids, dtype=np.int64),
-        "categories": np.array([c["name"] for c in cats], dtype=str),
-        "supercategories": np.array([c.get("supercategory", "") for c in cats], dtype=str),
-        "image_ids": np.array(img_ids, dtype=np.int64),
-        "file_names": np.array([coco.imgs[i]["file_name"] for i in img_ids], dtype=str),
-        "labels": labels,
-    }
+        first_image[image_id] = k
+        images[image_id] = file_name
+
+    category_ids, image_ids = sorted(categories), sorted(images)
+    column = {cat_id: j for j, cat_id in enumerate(category_ids)}
+    row = {image_id: i for i, image_id in enumerate(image_ids)}
+    rows, columns = [], []
+    for k, ann in enumerate(data["annotations"]):
+        where = f"annotations[{k}]"
+        if not isinstance(ann, dict):
+            raise error(where, _describe(ann, "an object"))
+        for field, index, listed in (("image_id", row, "images"), ("category_id", column, "categories")):
+            value = ann.get(field, _MISSING)
+            if not _is_id(value):
+                raise error(f"{where}.{field}", _describe(value, "an integer"))
+            if value not in index:
+                raise error(f"{where}.{field}", f"is {value}, which is not among the file's {listed}")
+        rows.append(row[ann["image_id"]])
+        columns.append(column[ann["category_id"]])
+    labels = np.zeros((len(image_ids), len(category_ids)), dtype=np.uint8)
+    labels[rows, columns] = 1
+    return CocoLabels(
+        categories=[categories[c][0] for c in category_ids],
+        supercategories=[categories[c][1] for c in category_ids],
+        category_ids=np.array(category_ids, dtype=np.int64),
+        image_ids=np.array(image_ids, dtype=np.int64),
+        file_names=[images[i] for i in image_ids],
+        labels=labels,
+    )
 
 
 def _cache_path(path: Path, split: str) -> Path:
     return path.parent / f".labels_{split}.npz"
 
 
-def _read_cache(cache: Path, key: str) -> dict[str, np.ndarray] | None:
+def _read_cache(cache: Path, key: str) -> CocoLabels | None:
+    """The cached table when ``cache`` holds ``key`` in this format and is whole, else None (rebuild)."""
     try:
         with np.load(cache, allow_pickle=False) as stored:
             if str(stored["key"]) != key or int(stored["format"]) != CACHE_FORMAT:
                 return None
-            return {name: stored[name] for name in stored.files if name not in ("key", "format")}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None  # missing or corrupt: rebuild
+            texts = json.loads(stored["texts"].tobytes())
+            table = CocoLabels(
+                categories=texts["categories"],
+                supercategories=texts["supercategories"],
+                category_ids=stored["category_ids"],
+                image_ids=stored["image_ids"],
+                file_names=texts["file_names"],
+                labels=stored["labels"],
+            )
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None  # missing or corrupt
+    n, c = len(table.image_ids), len(table.category_ids)
+    whole = (
+        table.labels.dtype == np.uint8
+        and table.labels.shape == (n, c)
+        and table.image_ids.dtype == table.category_ids.dtype == np.int64
+        and len(table.categories) == len(table.supercategories) == c
+        and len(table.file_names) == n
+    )
+    return table if whole else None
 
 
-def _write_cache(cache: Path, key: str, table: dict[str, np.ndarray]) -> None:
-    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+def _write_cache(cache: Path, key: str, table: CocoLabels) -> None:
+    """Store ``table`` under ``key``; a read-only folder goes without, other failures warn."""
+    texts = {
+        "categories": table.categories,
+        "supercategories": table.supercategories,
+        "file_names": table.file_names,
+    }
     try:
-        with open(tmp, "wb") as f:
-            np.savez(f, key=np.array(key), format=np.array(CACHE_FORMAT), **table)
-        os.replace(tmp, cache)
+        with atomic_write(cache, "wb", durable=False) as f:
+            np.savez(
+                f,
+                key=np.array(key),
+                format=np.array(CACHE_FORMAT),
+                texts=np.frombuffer(json.dumps(texts).encode(), dtype=np.uint8),
+                category_ids=table.category_ids,
+                image_ids=table.image_ids,
+                labels=table.labels,
+            )
     except OSError as err:
-        tmp.unlink(missing_ok=True)
+        if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return  # a read-only dataset: read the annotation file each time, as promised
         warnings.warn(
             f"could not cache the label table at {cache} ({err}); it is rebuilt each time", stacklevel=3
         )
@@ -195,29 +306,35 @@ def load_labels(
         raise DatasetNotFoundError(
             f"annotation file {path} not found ({where}); fetch it with: {fetch_command(root, split)}"
         )
-    table = None
-    if use_cache:
-        key = f"{path.stat().st_size}:{_sha1(path)}"
-        cache = _cache_path(path, split)
-        table = _read_cache(cache, key)
-    if table is None:
-        table = _build_table(path)
-        if use_cache:
-            _write_cache(cache, key, table)
-    names = [str(n) for n in table["categories"]]
+    fix = f"correct the file or fetch it again with: {fetch_command(root, split)}"
+    try:
+        if not use_cache:
+            table = _read_annotations(path, fix)
+        else:
+            key = f"{path.stat().st_size}:{_sha1(path)}"
+            cache = _cache_path(path, split)
+            table = _read_cache(cache, key)
+            if table is None:
+                table = _read_annotations(path, fix)
+                _write_cache(cache, key, table)
+    except OSError as err:
+        raise DatasetError(
+            f"annotation file {path} cannot be read ({err.strerror or err}); check its permissions or "
+            f"fetch it again with: {fetch_command(root, split)}"
+        ) from err
     columns = (
-        sorted(range(len(names)), key=names.__getitem__)
+        sorted(range(len(table.categories)), key=table.categories.__getitem__)
         if class_order == "alphabetical"
-        else list(range(len(names)))
+        else list(range(len(table.categories)))
     )
-    labels = table["labels"][:, columns]
+    labels = table.labels[:, columns]
     rows = np.arange(len(labels)) if keep_empty else np.flatnonzero(labels.any(axis=1))
     return CocoLabels(
-        categories=[names[k] for k in columns],
-        supercategories=[str(table["supercategories"][k]) for k in columns],
-        category_ids=table["category_ids"][columns],
-        image_ids=table["image_ids"][rows],
-        file_names=[str(table["file_names"][k]) for k in rows],
+        categories=[table.categories[k] for k in columns],
+        supercategories=[table.supercategories[k] for k in columns],
+        category_ids=table.category_ids[columns],
+        image_ids=table.image_ids[rows],
+        file_names=[table.file_names[k] for k in rows],
         labels=np.ascontiguousarray(labels[rows]),
     )
 

@@ -8,13 +8,17 @@ The pipeline, for a training label matrix ``labels`` (N images, C classes, 0/1):
 
 Convention used everywhere in the library: **row i of an adjacency matrix holds what node i
 aggregates**, i.e. a graph layer computes ``h_i' = sum_j A[i, j] h_j``. For the co-occurrence prior,
-node i (say "fork") listens to the classes that tend to be present when it is (``P(j | i)`` high).
+node i (say "fork") listens to the classes that tend to be present when it is (``P(j | i)`` high): the
+ML-GCN paper's direction. ML-GCN's released code propagates the transpose (node i listens to j when
+i is usually present with j, ``P(i | j)`` high); ``static_adjacency(convention=...)`` builds either.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+ADJACENCY_CONVENTIONS = ("paper", "ml_gcn_code")
 
 
 def _as_numpy(x) -> np.ndarray:
@@ -56,7 +60,9 @@ def conditional_probability(nums, counts) -> np.ndarray:
     return np.where(nums[:, None] > 0, counts / denom, 0.0)
 
 
-def static_adjacency(nums, counts, tau: float = 0.4, p: float = 0.2) -> np.ndarray:
+def static_adjacency(
+    nums, counts, tau: float = 0.4, p: float = 0.2, *, convention: str = "paper"
+) -> np.ndarray:
     """ML-GCN's re-weighted binary correlation matrix (C, C) float32; row i = what node i aggregates.
 
     1. Binarise: ``B[i, j] = 1`` when ``P(j | i) >= tau`` (``>=``, as ML-GCN's released code does), j != i.
@@ -65,26 +71,36 @@ def static_adjacency(nums, counts, tau: float = 0.4, p: float = 0.2) -> np.ndarr
        (``A[i, j] = p / sum_j B[i, j]``), and ``1 - p`` to itself. Every row sums to 1, so a graph
        layer averages instead of growing the features, and ``p`` bounds over-smoothing.
 
+    ``convention`` is the direction of step 1:
+
+    - ``"paper"`` (ML-GCN's equations): node i aggregates from j when ``P(j | i) >= tau``. A common
+      class gathers from few others: on COCO at tau 0.4, ``person`` has no neighbour at all.
+    - ``"ml_gcn_code"`` (ML-GCN's released code, which normalises column sums and transposes in
+      ``gen_adj``): node i aggregates from j when ``P(i | j) >= tau``, the transpose of ``B``; on COCO
+      ``person`` then gathers from 55 classes. Both graphs have the same edges, reversed. Step 2 is
+      the same for both (the code's own weights, p = 0.25 and diagonal 1, are not reproduced).
+
     Edge cases:
 
     - A row with no neighbour above tau keeps only itself with weight **1** (not ``1 - p``): the
       mass ``p`` has nowhere to go, and ``1 - p`` would just shrink that node's features while
       every other row sums to 1. A class that never occurs is such a row, and its column is 0.
     - ``tau = 0``: every pair passes (``P >= 0``), the complete graph, ``p / (C - 1)`` off-diagonal.
-    - ``tau = 1``: only j that is present *every* time i is present (``P(j | i) = 1``).
+    - ``tau = 1``: only pairs where one class is present *every* time the other is (``P = 1``).
     - ``p = 0``: the identity (no message passing); ``p = 1``: nodes ignore themselves.
-
-    ML-GCN's released code differs from its paper (it normalises column sums, keeps diagonal 1 and
-    transposes in ``gen_adj``); this follows the paper's equation, which SPEC section 2 also states.
     """
     if not 0.0 <= tau <= 1.0:
         raise ValueError(f"tau must be in [0, 1], got {tau}")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"p must be in [0, 1], got {p}")
+    if convention not in ADJACENCY_CONVENTIONS:
+        raise ValueError(f"convention must be one of {ADJACENCY_CONVENTIONS}, got {convention!r}")
     prob = conditional_probability(nums, counts)
     c = prob.shape[0]
     off_diagonal = ~np.eye(c, dtype=bool)
     binary = (prob >= tau) & off_diagonal
+    if convention == "ml_gcn_code":
+        binary = binary.T
     degree = binary.sum(axis=1, keepdims=True)
     has_neighbour = degree[:, 0] > 0
     adjacency = np.where(binary, p / np.maximum(degree, 1), 0.0)
