@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -10,19 +12,68 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 from dbdgcn_lib.metrics import average_precision, multilabel_metrics, paper_tables, per_class_table, pr_curve
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_average_precision_equals_sklearn_with_heavy_ties(seed):
-    rng = np.random.default_rng(seed)
-    n, c = 500, 12
-    levels = rng.integers(2, 9, size=c)  # only a handful of distinct scores per class: many ties
-    scores = (rng.integers(0, levels, size=(n, c)) / 8.0).astype(np.float32)
-    targets = (rng.random((n, c)) < rng.uniform(0.02, 0.6, size=c)).astype(np.float32)
-    targets[:, 0] = 0  # a class with no positive
-    targets[:, 1] = (scores[:, 1] > 0.3) | (rng.random(n) < 0.1)  # an informative class
-    ap = average_precision(scores, targets)
-    assert np.isnan(ap[0])
-    for k in range(1, c):
-        assert ap[k] == pytest.approx(average_precision_score(targets[:, k], scores[:, k]), abs=1e-6)
+def _bf16(x: np.ndarray) -> np.ndarray:
+    """float32 values rounded to bfloat16's 8 significant bits (by torch, independently of the library)."""
+    return torch.from_numpy(x.astype(np.float32)).bfloat16().float().numpy()
+
+
+def test_average_precision_equals_sklearn_over_many_tied_cases():
+    rng = np.random.default_rng(0)
+    for case in range(60):
+        n, c = int(rng.integers(2, 300)), int(rng.integers(1, 9))
+        kind = case % 3
+        if kind == 0:  # a handful of distinct scores per class: heavy ties
+            scores = rng.integers(0, rng.integers(1, 9, size=c), size=(n, c)) / 8.0
+        elif kind == 1:  # bf16-rounded probabilities, as a bf16 model gives them
+            scores = _bf16(rng.beta(0.5, 2.0, size=(n, c)))
+        else:  # float64 with a few exact duplicates
+            scores = rng.random((n, c))
+            scores[rng.random((n, c)) < 0.2] = 0.5
+        targets = (rng.random((n, c)) < rng.uniform(0.01, 0.7, size=c)).astype(np.float64)
+        targets[rng.integers(n), :] = 1  # every class has a positive
+        ap = average_precision(scores, targets)
+        expected = [average_precision_score(targets[:, k], scores[:, k]) for k in range(c)]
+        np.testing.assert_allclose(ap, expected, rtol=0, atol=1e-9, err_msg=f"case {case}")
+
+
+def test_average_precision_all_tied_is_the_prevalence():
+    # One threshold holds every image: precision = positives / images for every positive.
+    scores = np.full((7, 2), 0.25)
+    targets = np.array([[1, 0], [0, 0], [1, 0], [0, 1], [0, 0], [1, 0], [0, 0]])
+    np.testing.assert_allclose(average_precision(scores, targets), [3 / 7, 1 / 7], rtol=0, atol=1e-15)
+    assert average_precision(scores, targets)[0] == pytest.approx(
+        average_precision_score(targets[:, 0], scores[:, 0]), abs=1e-15
+    )
+
+
+def test_average_precision_single_positive_counts_its_whole_tie_group():
+    # The positive scores 0.5 beside two negatives at 0.5 and one above: 4 images score >= 0.5.
+    scores = np.array([0.9, 0.5, 0.5, 0.5, 0.2])
+    targets = np.array([0, 0, 1, 0, 0])
+    assert average_precision(scores, targets)[0] == pytest.approx(1 / 4, abs=1e-15)
+    assert average_precision(scores, targets)[0] == pytest.approx(
+        average_precision_score(targets, scores), abs=1e-15
+    )
+
+
+def test_average_precision_is_nan_without_positive_and_does_not_warn():
+    scores = np.array([[0.9, 0.3], [0.2, 0.8], [0.5, 0.5]], dtype=np.float32)
+    targets = np.array([[1, 0], [0, 0], [1, 0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ap = average_precision(scores, targets)
+    assert ap[0] == pytest.approx(1.0) and np.isnan(ap[1])
+
+
+def test_average_precision_of_bf16_tensor_equals_numpy():
+    rng = np.random.default_rng(4)
+    probabilities = torch.from_numpy(rng.random((300, 5))).bfloat16()
+    targets = torch.from_numpy((rng.random((300, 5)) < 0.3).astype(np.float32))
+    ap = average_precision(probabilities, targets)
+    expected = [
+        average_precision_score(targets[:, k].numpy(), probabilities[:, k].float().numpy()) for k in range(5)
+    ]
+    np.testing.assert_allclose(ap, expected, rtol=0, atol=1e-9)
 
 
 def test_average_precision_by_hand_with_a_tie():
@@ -178,3 +229,171 @@ def test_paper_tables_hold_the_papers_own_claims():
     for row in (*PAPER_TABLE1.values(), *PAPER_TABLE2.values()):
         for p, r, f1 in (("CP", "CR", "CF1"), ("OP", "OR", "OF1")):
             assert abs(2 * row[p] * row[r] / (row[p] + row[r]) - row[f1]) < 2.0
+
+
+# Out-of-scene metrics. Five images x classes (a, b, c); "out" marks the out-of-scene label.
+# image 0: a (in), b (out)   scores .9 .6 .2
+# image 1: a (out), c (in)   scores .4 .6 .8
+# image 2: b (in), c (out)   scores .3 .5 .3
+# image 3: a (in), b (out)   scores .6 .2 .5
+# image 4: a, no out-of-scene label: not measured (its high scores would change every AP)
+OOS_SCORES = np.array(
+    [[0.9, 0.6, 0.2], [0.4, 0.6, 0.8], [0.3, 0.5, 0.3], [0.6, 0.2, 0.5], [0.95, 0.99, 0.99]]
+)
+OOS_TARGETS = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 0], [1, 0, 0]])
+OOS_MASK = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1], [0, 1, 0], [0, 0, 0]], dtype=bool)
+
+
+def test_out_of_scene_metrics_by_hand():
+    from dbdgcn_lib.metrics import OUT_OF_SCENE_KEYS, out_of_scene_metrics
+
+    m = out_of_scene_metrics(OOS_SCORES, OOS_TARGETS, OOS_MASK)
+    assert tuple(m) == OUT_OF_SCENE_KEYS
+    # recall at 0.5: out-of-scene b@0 .6 yes, a@1 .4, c@2 .3, b@3 .2 no; in-scene .9 .8 .5 .6 all yes
+    assert m["out_of_scene_recall"] == pytest.approx(25.0)
+    assert m["in_scene_recall"] == pytest.approx(100.0)
+    # out-of-scene AP (images 0-3; an in-scene positive of the class is left out):
+    #   a: ranks images 1 (+ .4), 2 (.3); 0 and 3 left out                       -> 1
+    #   b: ranks 0 (+ .6), 1 (.6, tied with the positive), 3 (+ .2); 2 left out -> (1/2 + 2/3) / 2
+    #   c: ranks 0 (.2), 2 (+ .3), 3 (.5); 1 left out                            -> 1/2
+    assert m["out_of_scene_mAP"] == pytest.approx(100 * (1 + 7 / 12 + 1 / 2) / 3, abs=1e-9)
+    # in-scene AP: a: 0 (+ .9), 2 (.3), 3 (+ .6); 1 left out -> (1 + 1) / 2
+    #   b: 1 (.6), 2 (+ .5); 0, 3 left out -> 1/2;   c: 0 (.2), 1 (+ .8), 3 (.5); 2 left out -> 1
+    assert m["in_scene_mAP"] == pytest.approx(100 * (1 + 1 / 2 + 1) / 3, abs=1e-9)
+    expected_counts = {"out_of_scene_labels": 4, "in_scene_labels": 4, "images": 4}
+    assert {k: m[k] for k in expected_counts} == expected_counts
+    assert (m["out_of_scene_classes"], m["in_scene_classes"]) == (3, 3)
+
+
+def test_out_of_scene_ap_equals_sklearn_on_the_counted_images():
+    from dbdgcn_lib.metrics import out_of_scene_metrics
+
+    rng = np.random.default_rng(5)
+    n, c = 200, 6
+    targets = (rng.random((n, c)) < 0.3).astype(np.float32)
+    intruder = rng.integers(0, c, size=n)
+    targets[np.arange(n), intruder] = 1
+    mask = np.zeros((n, c), dtype=bool)
+    mask[np.arange(n), intruder] = True
+    mask[rng.random(n) < 0.2, :] = False  # some images without an intruder: not measured
+    scores = _bf16(rng.random((n, c)))  # ties
+    m = out_of_scene_metrics(scores, targets, mask)
+    rows = mask.any(axis=1)
+    outside, inside = mask[rows], (targets[rows] > 0) & ~mask[rows]
+    for kind, positive, other in (("out_of_scene", outside, inside), ("in_scene", inside, outside)):
+        aps = [
+            average_precision_score(positive[~other[:, k], k], scores[rows][~other[:, k], k])
+            for k in range(c)
+            if positive[:, k].any()
+        ]
+        assert m[f"{kind}_mAP"] == pytest.approx(100 * np.mean(aps), abs=1e-9), kind
+        assert m[f"{kind}_classes"] == len(aps)
+        recall = (scores[rows][positive] >= 0.5).mean()
+        assert m[f"{kind}_recall"] == pytest.approx(100 * recall, abs=1e-9), kind
+    assert m["images"] == rows.sum() and m["out_of_scene_labels"] == rows.sum()
+
+
+def test_out_of_scene_metrics_refuse_bad_masks():
+    from dbdgcn_lib.metrics import out_of_scene_metrics
+
+    with pytest.raises(ValueError, match="subset of the positives"):
+        out_of_scene_metrics(OOS_SCORES, OOS_TARGETS, OOS_MASK | np.eye(5, 3, dtype=bool)[:, ::-1])
+    with pytest.raises(ValueError, match="no label"):
+        out_of_scene_metrics(OOS_SCORES, OOS_TARGETS, np.zeros_like(OOS_MASK))
+    with pytest.raises(ValueError, match="shape"):
+        out_of_scene_metrics(OOS_SCORES, OOS_TARGETS, OOS_MASK[:4])
+    with pytest.raises(ValueError, match="sigmoid"):
+        out_of_scene_metrics(OOS_SCORES * 3, OOS_TARGETS, OOS_MASK)
+
+
+def test_out_of_scene_kind_without_labels_is_nan():
+    from dbdgcn_lib.metrics import out_of_scene_metrics
+
+    # Every positive is out of scene: the in-scene kind is empty.
+    m = out_of_scene_metrics(
+        np.array([[0.7, 0.1], [0.2, 0.4]]), np.array([[1, 0], [0, 1]]), np.eye(2, dtype=bool)
+    )
+    assert m["out_of_scene_recall"] == pytest.approx(50.0) and m["out_of_scene_mAP"] == pytest.approx(100.0)
+    assert np.isnan(m["in_scene_recall"]) and np.isnan(m["in_scene_mAP"])
+    assert (m["in_scene_labels"], m["in_scene_classes"]) == (0, 0)
+
+
+# Bootstrap and the noise verdict.
+
+
+def test_resample_indices_are_seeded_draws_with_replacement():
+    from dbdgcn_lib.metrics import resample_indices
+
+    a = resample_indices(50, resamples=400, seed=3)
+    assert a.shape == (400, 50) and a.min() == 0 and a.max() == 49
+    np.testing.assert_array_equal(a, resample_indices(50, resamples=400, seed=3))
+    assert not np.array_equal(a, resample_indices(50, resamples=400, seed=4))
+    # With replacement: a draw of 50 from 50 misses about 1/e of the rows.
+    assert np.mean([np.unique(row).size for row in a]) == pytest.approx(50 * (1 - (49 / 50) ** 50), rel=0.02)
+    with pytest.raises(ValueError, match="n_rows"):
+        resample_indices(0)
+
+
+def test_bootstrap_evaluates_the_metric_on_each_resample():
+    from dbdgcn_lib.metrics import bootstrap
+
+    # One class: scores .8 (-), .6 (+), .4 (+).
+    scores, targets = np.array([0.8, 0.6, 0.4]), np.array([0, 1, 1])
+    resamples = np.array([[0, 1, 2], [0, 0, 1], [1, 2, 2]])
+    values = bootstrap(lambda s, t: average_precision(s, t)[0], scores, targets, resamples=resamples)
+    # all rows: (1/2 + 2/3) / 2; rows 0, 0, 1: the positive under two negatives, 1/3; only positives: 1
+    np.testing.assert_allclose(values, [7 / 12, 1 / 3, 1.0], rtol=0, atol=1e-15)
+    means = bootstrap(
+        lambda x: float(x.mean()),
+        torch.tensor([1.0, 2.0, 3.0, 4.0]),
+        resamples=np.array([[0, 0, 1, 3], [2, 2, 2, 2]]),
+    )
+    np.testing.assert_allclose(means, [2.0, 3.0])
+    with pytest.raises(ValueError, match="first dimension"):
+        bootstrap(np.mean, scores, targets[:2], resamples=resamples)
+    with pytest.raises(ValueError, match="outside"):
+        bootstrap(np.mean, scores, resamples=resamples + 1)
+
+
+def test_bootstrap_of_out_of_scene_metrics_returns_one_array_per_key():
+    from dbdgcn_lib.metrics import OUT_OF_SCENE_KEYS, bootstrap, out_of_scene_metrics
+
+    resamples = np.array([[0, 1, 2, 3, 4], [0, 0, 1, 2, 3]])
+    values = bootstrap(out_of_scene_metrics, OOS_SCORES, OOS_TARGETS, OOS_MASK, resamples=resamples)
+    assert tuple(values) == OUT_OF_SCENE_KEYS and values["images"].shape == (2,)
+    # The first resample is the whole set; the second counts image 0 twice: out-of-scene b@0 (hit) twice.
+    assert values["out_of_scene_recall"][0] == pytest.approx(25.0)
+    assert values["out_of_scene_recall"][1] == pytest.approx(100 * 2 / 5)
+    assert values["out_of_scene_labels"].tolist() == [4, 5]
+
+
+def test_paired_bootstrap_is_the_difference_on_the_same_draws():
+    from dbdgcn_lib.metrics import paired_bootstrap
+
+    targets = np.array([0, 1, 1])
+    better, worse = np.array([0.1, 0.6, 0.4]), np.array([0.8, 0.6, 0.4])
+    resamples = np.array([[0, 1, 2], [0, 0, 1], [1, 1, 2]])
+    diff = paired_bootstrap(
+        lambda s, t: 100 * average_precision(s, t)[0], (better, targets), (worse, targets), resamples
+    )
+    # better ranks the positives first: AP 1 everywhere; worse: 7/12, 1/3, then 1 (no negative drawn)
+    np.testing.assert_allclose(diff, [100 * 5 / 12, 100 * 2 / 3, 0.0], rtol=0, atol=1e-12)
+
+
+def test_noise_verdict_rule():
+    from dbdgcn_lib.metrics import VERDICTS, noise_verdict
+
+    # noise = hypot(0.3, 0.4) = 0.5; within noise while |difference| < 1.0
+    assert noise_verdict(0.99, seed_gap=0.3, paired_sd=0.4) == "within noise"
+    assert noise_verdict(-0.99, seed_gap=0.3, paired_sd=0.4) == "within noise"
+    assert noise_verdict(1.01, seed_gap=0.3, paired_sd=0.4) == "better beyond noise"
+    assert noise_verdict(-1.01, seed_gap=0.3, paired_sd=0.4) == "worse beyond noise"
+    assert noise_verdict(0.3, seed_gap=0.0, paired_sd=0.1) == "better beyond noise"
+    # exactly at twice the noise (2 * hypot(3, 4) = 10) is beyond it
+    assert noise_verdict(10.0, seed_gap=3.0, paired_sd=4.0) == "better beyond noise"
+    assert noise_verdict(9.999, seed_gap=3.0, paired_sd=4.0) == "within noise"
+    assert set(VERDICTS) == {"within noise", "better beyond noise", "worse beyond noise"}
+    with pytest.raises(ValueError, match="finite"):
+        noise_verdict(float("nan"), 0.1, 0.1)
+    with pytest.raises(ValueError, match=">= 0"):
+        noise_verdict(1.0, -0.1, 0.1)
