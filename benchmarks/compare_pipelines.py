@@ -17,16 +17,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from dbdgcn_lib.data import IMAGENET_STD, CocoMultiLabel, ensure_synthetic  # noqa: E402
-from dbdgcn_lib.training.config import INPUT_PIPELINES  # noqa: E402
-from dbdgcn_lib.training.inputs import build_loader  # noqa: E402
+from dbdgcn_lib.data import IMAGENET_STD, CocoMultiLabel, ensure_synthetic
+from dbdgcn_lib.training import INPUT_PIPELINES, create_loader
 
 
 def load(dataset: CocoMultiLabel, pipeline: str, args) -> tuple[torch.Tensor, float]:
     """Every evaluation image of ``dataset`` through ``pipeline``, and the loader's images per second."""
-    loader = build_loader(
+    loader = create_loader(
         dataset,
         pipeline=pipeline,
         train=False,
@@ -40,7 +37,7 @@ def load(dataset: CocoMultiLabel, pipeline: str, args) -> tuple[torch.Tensor, fl
     return images, len(images) / (time.perf_counter() - start)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, help="a COCO-format root (default: the embedded set)")
     parser.add_argument("--split", default="val")
@@ -50,7 +47,7 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1: steady on a shared machine)"
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     dataset = CocoMultiLabel(args.data or ensure_synthetic(), args.split)
     level = 1.0 / (255 * min(IMAGENET_STD))  # one grey level after normalisation (the widest channel)

@@ -20,14 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-FAILURES: list[str] = []
-
-
-def check(name: str, ok: bool, detail: str = "") -> None:
-    print(f"{'PASS' if ok else 'FAIL'}  {name}  {detail}", flush=True)
-    if not ok:
-        FAILURES.append(name)
+from _checks import Checks
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -35,9 +28,9 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm().clamp_min(1e-12))
 
 
-def models(size: int, device: torch.device, backbone: str = "resnet101") -> None:
+def models(check: Checks, size: int, device: torch.device, backbone: str = "resnet101") -> None:
     from dbdgcn_lib.models import build_model
-    from dbdgcn_lib.training.trainer import train_step
+    from dbdgcn_lib.training import train_step
 
     torch.manual_seed(0)
     x = torch.randn(4, 3, size, size, device=device)
@@ -70,7 +63,7 @@ def models(size: int, device: torch.device, backbone: str = "resnet101") -> None
             torch.cuda.empty_cache()
 
 
-def metrics(device: torch.device) -> None:
+def metrics(check: Checks, device: torch.device) -> None:
     from dbdgcn_lib.metrics import average_precision, multilabel_metrics
 
     rng = np.random.default_rng(0)
@@ -86,23 +79,23 @@ def metrics(device: torch.device) -> None:
     check("metrics on CUDA tensors == numpy", bool(same_ap and same), f"mAP {float(m_np['mAP']):.3f}")
 
 
-def jpeg_pipeline(device: torch.device) -> None:
+def jpeg_pipeline(check: Checks, device: torch.device) -> None:
     from PIL import Image
 
-    from dbdgcn_lib.data import gpu as g
+    from dbdgcn_lib.data import GpuBatchTransform, decode_jpegs, make_jpeg_folder, read_image_file
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = g.make_jpeg_folder(Path(tmp) / "j", 6)
+        paths = make_jpeg_folder(Path(tmp) / "j", 6)
         Image.open(paths[0]).convert("L").save(Path(tmp) / "grey.jpg", quality=90)
         Image.open(paths[1]).convert("CMYK").save(Path(tmp) / "cmyk.jpg", quality=90)
         paths += [Path(tmp) / "grey.jpg", Path(tmp) / "cmyk.jpg"]
-        data = [g.read_jpeg_bytes(p) for p in paths]
+        data = [read_image_file(p) for p in paths]
         t0 = time.perf_counter()
-        on_gpu = g.decode_jpegs(data, device)
+        on_gpu = decode_jpegs(data, device)
         if device.type == "cuda":
             torch.cuda.synchronize()
         t1 = time.perf_counter()
-        on_cpu = g.decode_jpegs(data, "cpu")
+        on_cpu = decode_jpegs(data, "cpu")
         diffs = [float((a.cpu().float() - b.float()).abs().mean()) for a, b in zip(on_gpu, on_cpu)]
         shapes = all(a.shape == b.shape and a.shape[0] == 3 for a, b in zip(on_gpu, on_cpu))
         detail = f"mean |diff| per image <= {max(diffs):.2f} levels, first call {1e3 * (t1 - t0):.0f} ms"
@@ -111,20 +104,20 @@ def jpeg_pipeline(device: torch.device) -> None:
         for train in (False, True):
             boxes = [(5, 7, 448, 448)] * len(data) if train else None
             flips = [i % 2 == 0 for i in range(len(data))] if train else None
-            a = g.GpuBatchTransform(448, train=train, device=device)(data, boxes=boxes, flips=flips)
-            b = g.GpuBatchTransform(448, train=train, device="cpu")(data, boxes=boxes, flips=flips)
+            a = GpuBatchTransform(448, device=device)(data, boxes=boxes, flips=flips)
+            b = GpuBatchTransform(448, device="cpu")(data, boxes=boxes, flips=flips)
             err = float((a.cpu() - b).abs().mean())
             layout = a.is_contiguous(memory_format=torch.channels_last)
             name = f"GPU {'train' if train else 'eval'} transform == CPU"
             check(name, err < 0.07 and layout, f"mean |diff| {err:.4f} (normalised units; 1 level ~ 0.017)")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=448)
     parser.add_argument("--backbone", default="resnet101", help="tiny: a quick dry run of this script")
     parser.add_argument("--device", default="cuda", help="cpu: a dry run of this script without a GPU")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("no CUDA device: nothing to check")
         return 1
@@ -132,10 +125,11 @@ def main() -> int:
     if device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())
         print(f"{torch.cuda.get_device_name(device)} | torch {torch.__version__} | CUDA {torch.version.cuda}")
+    check = Checks()
     parts = (
-        lambda: models(args.size, device, args.backbone),
-        lambda: metrics(device),
-        lambda: jpeg_pipeline(device),
+        lambda: models(check, args.size, device, args.backbone),
+        lambda: metrics(check, device),
+        lambda: jpeg_pipeline(check, device),
     )
     for part in parts:
         try:
@@ -143,8 +137,8 @@ def main() -> int:
         except Exception as err:  # noqa: BLE001 - report and go on to the next check
             traceback.print_exc()
             check("(crashed)", False, f"{type(err).__name__}: {err}")
-    print(f"selfcheck: {len(FAILURES)} failure(s)" + (f": {', '.join(FAILURES)}" if FAILURES else ""))
-    return 1 if FAILURES else 0
+    print(check.summary("selfcheck"))
+    return 1 if check.failures else 0
 
 
 if __name__ == "__main__":

@@ -21,3 +21,13 @@ def default_data_root() -> Path:
     if root is not None:
         return root / "data"
     return Path.home() / ".cache" / "dbdgcn"
+
+
+def default_runs_root() -> Path:
+    """Where the notebooks keep their training runs: ``$DBDGCN_RUNS``, else ``<repo>/runs``, else
+    ``~/.cache/dbdgcn/runs``."""
+    env = os.environ.get("DBDGCN_RUNS")
+    if env:
+        return Path(env).expanduser()
+    root = repo_root()
+    return (root if root is not None else Path.home() / ".cache" / "dbdgcn") / "runs"

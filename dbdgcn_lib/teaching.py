@@ -1,10 +1,17 @@
-"""Helpers the notebooks share: smoke mode, self-checks and an environment report."""
+"""Helpers the notebooks share: the run mode, self-checks that can fail, and an environment report.
+
+Every exercise is checked against something the student computes: ``check`` compares their value
+with the library's (``exact`` / ``close`` / ``wrong``), ``check_that`` applies a test such as a bound
+on a loss curve. Both prove, at every call, that they can fail: ``check`` perturbs the expected value
+and ``check_that`` runs its test on a known wrong answer; a check that would accept it raises
+``CheckCannotFail``, so a notebook with such a check stops in CI.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -14,6 +21,18 @@ _TRUE = {"1", "true", "yes", "on"}
 def smoke_mode() -> bool:
     """True under CI (``CI``) or when ``DBDGCN_SMOKE`` is set to 1/true: notebooks run their short version."""
     return any(os.environ.get(name, "").strip().lower() in _TRUE for name in ("CI", "DBDGCN_SMOKE"))
+
+
+def notebook_mode(smoke: bool | None = None) -> bool:
+    """Resolve a notebook's ``SMOKE`` parameter (None: follow the environment) and print the first line
+    of its setup cell, ``mode: smoke`` or ``mode: full``. Returns the resolved flag."""
+    smoke = smoke_mode() if smoke is None else bool(smoke)
+    print(f"mode: {'smoke' if smoke else 'full'}")
+    return smoke
+
+
+class CheckCannotFail(AssertionError):
+    """An exercise's check would accept a wrong answer: the exercise is broken, not the student."""
 
 
 def _as_array(value) -> np.ndarray:
@@ -48,11 +67,29 @@ def compare(answer, expected, *, rtol: float = 1e-4, atol: float = 1e-6) -> str:
     return "wrong"
 
 
+def perturbed(expected):
+    """A wrong answer close to ``expected``: every number moved by 10% of its size plus 1, a string with
+    a letter added, a mapping with every value perturbed. ``check`` must reject it."""
+    if isinstance(expected, Mapping):
+        return {k: perturbed(v) for k, v in expected.items()}
+    if isinstance(expected, str):
+        return expected + "x"
+    if isinstance(expected, bool | np.bool_):
+        return not expected
+    array = _as_array(expected)
+    moved = array + 0.1 * np.abs(np.nan_to_num(array)) + 1.0
+    return moved if array.ndim else float(moved)
+
+
 def check(name: str, answer, expected, **tolerances) -> str:
     """Print a one-line verdict on an exercise and return it (see :func:`compare`).
 
-    ``answer=None`` means the reader has not tried yet: the verdict is ``"unanswered"``.
+    ``answer=None`` means the reader has not tried yet: the verdict is ``"unanswered"``. Raises
+    ``CheckCannotFail`` when ``expected`` would also accept a wrong answer (``perturbed(expected)``):
+    an expected value of NaN, say, or a tolerance as large as the value.
     """
+    if compare(perturbed(expected), expected, **tolerances) != "wrong":
+        raise CheckCannotFail(f"{name}: this check would accept a wrong answer; fix the exercise")
     if answer is None:
         print(f"{name}: no answer yet: replace None with your code")
         return "unanswered"
@@ -71,6 +108,23 @@ def check(name: str, answer, expected, **tolerances) -> str:
             detail = ""
     print(f"{name}: {marks[verdict]}{detail}")
     return verdict
+
+
+def check_that(name: str, answer, test: Callable[[object], tuple[bool, str]], *, wrong_example) -> str:
+    """Check an answer with ``test(answer) -> (ok, explanation)`` (a bound, a shape, a property) and
+    print the verdict: ``"right"``, ``"wrong"`` or ``"unanswered"``. ``wrong_example`` is an answer the
+    test must reject; it is tried first, so a test that accepts everything raises ``CheckCannotFail``."""
+    accepted, _ = test(wrong_example)
+    if accepted:
+        raise CheckCannotFail(
+            f"{name}: this check accepts a wrong answer ({wrong_example!r}); fix the exercise"
+        )
+    if answer is None:
+        print(f"{name}: no answer yet: replace None with your code")
+        return "unanswered"
+    ok, why = test(answer)
+    print(f"{name}: {'right: well done' if ok else 'wrong: try again'} ({why})")
+    return "right" if ok else "wrong"
 
 
 def environment_report() -> dict[str, str]:

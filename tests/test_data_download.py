@@ -1,6 +1,5 @@
 """COCO download against a local HTTP server: verification, resume, truncation, no network."""
 
-import argparse
 import hashlib
 import io
 import socket
@@ -158,7 +157,7 @@ def test_server_ignoring_range_starts_over(server, tmp_path):
     assert path.read_bytes() == IMAGES
 
 
-def test_no_network_gives_one_clear_line(tmp_path, monkeypatch):
+def test_no_network_gives_one_clear_line(tmp_path, monkeypatch, capsys):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -168,14 +167,12 @@ def test_no_network_gives_one_clear_line(tmp_path, monkeypatch):
     assert "\n" not in str(err.value) and f"127.0.0.1:{port}" in str(err.value)
     assert not (tmp_path / "annotations").exists()
 
-    from dbdgcn_lib.data import commands
+    from dbdgcn_lib.cli import main
 
     monkeypatch.setattr(download_module, "COCO_2014_FILES", {"annotations": remote})
-    parser = argparse.ArgumentParser()
-    commands.register(parser.add_subparsers())
-    args = parser.parse_args(["data", "coco", "--root", str(tmp_path), "--annotations-only"])
-    with pytest.raises(commands.CommandError, match="no network"):
-        args.func(args)
+    assert main(["data", "coco", "--root", str(tmp_path), "--annotations-only"]) == 2
+    message = capsys.readouterr().err
+    assert message.startswith("error: ") and "no network" in message and message.count("\n") == 1
 
 
 def test_too_little_disk_space_fails_before_downloading(server, tmp_path, monkeypatch):

@@ -1,7 +1,8 @@
-"""The fast input path (dbdgcn_lib.data.gpu) on CPU tensors, and on CUDA where there is one.
+"""Images as tensors (dbdgcn_lib.data: decode, crops, augment, image_files, photolike) on CPU tensors,
+and on CUDA where there is one.
 
-The GPU transform must give what the CPU transforms of dbdgcn_lib.data give (up to interpolation
-rounding), so that a model trained through either path sees the same images.
+The tensor transforms must give what the PIL transforms give (up to interpolation rounding), so that
+a model trained through any input pipeline sees the same images.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
+from dbdgcn_lib import data as g
 from dbdgcn_lib.data import IMAGENET_MEAN, IMAGENET_STD, test_transform
-from dbdgcn_lib.data import gpu as g
+from dbdgcn_lib.training.inputs import DevicePrefetcher, create_loader
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 # one grey level is 1 / (255 * std) ~ 0.017 after normalisation: PIL rounds to uint8 between steps
@@ -95,7 +97,7 @@ def test_eval_transform_matches_test_transform(jpegs):
 
 @pytest.mark.parametrize("flip", [False, True])
 def test_train_transform_matches_cpu_steps_for_a_fixed_crop(jpegs, flip):
-    tf = g.GpuBatchTransform(64, train=True, device="cpu")
+    tf = g.GpuBatchTransform(64, device="cpu")
     assert tf.resize == 73  # round(64 * 8 / 7), as train_transform
     boxes = [(3, 5, 64, 64), (0, 9, 64, 64), (9, 0, 64, 64), (4, 4, 64, 64)]
     x = tf([g.read_jpeg_bytes(p) for p in jpegs], boxes=boxes, flips=[flip] * 4)
@@ -115,20 +117,22 @@ def test_normalisation_is_exact_on_a_flat_image():
 
 
 def test_random_training_draws_stay_inside_and_flip_half_the_time():
-    tf = g.GpuBatchTransform(448, train=True, device="cpu", seed=0)
-    boxes, flips = tf.sample(400)
-    for top, left, h, w in boxes:
+    rng = random.Random(0)
+    draws = [g.sample_augmentation(rng, 512, 448) for _ in range(400)]
+    for (top, left, h, w), _ in draws:
         assert (h, w) == (448, 448) and 0 <= top <= 64 and 0 <= left <= 64
-    assert 150 < sum(flips) < 250
-    assert len({(t, lf) for t, lf, _, _ in boxes}) > 100
-    rng = random.Random(1)
+    assert 150 < sum(flip for _, flip in draws) < 250
+    assert len({(box[0], box[1]) for box, _ in draws}) > 100
+    assert not any(flip for _, flip in (g.sample_augmentation(rng, 512, 448, flip=False) for _ in range(20)))
     sizes = {int(512 * s) if abs(int(512 * s) - 448) >= 3 else 448 for s in g.SCALES}
+    shapes = set()
     for _ in range(200):
         top, left, h, w = g.sample_crop(rng, 512, 448, "multiscale")
         assert h in sizes and w in sizes and top + h <= 512 and left + w <= 512
+        shapes.add((h, w))
+    assert len(shapes) > 10  # scales and aspect jitter
     with pytest.raises(ValueError, match="crop must be"):
         g.sample_crop(rng, 512, 448, "centre")
-    assert g.GpuBatchTransform(448, device="cpu").sample(3) == ([None] * 3, [False] * 3)
 
 
 def test_cpu_worker_path_matches_gpu_path(jpegs):
@@ -146,52 +150,51 @@ def test_cpu_worker_path_matches_gpu_path(jpegs):
         random.seed(seed)
         box = g.sample_crop(random, train.resize, 64)
         flip = random.random() < 0.5
-        expected = g.GpuBatchTransform(64, train=True, device="cpu")(
+        expected = g.GpuBatchTransform(64, device="cpu")(
             [g.read_jpeg_bytes(jpegs[seed])], boxes=[box], flips=[flip]
         )
         assert image.shape == (3, 64, 64) and image.dtype == torch.uint8 and target.dtype == torch.float32
         assert (g.normalize_batch(image[None]) - expected).abs().max() < 1.01 * ONE_LEVEL
 
 
-def test_loaders_and_prefetcher_on_cpu(jpegs):
+def test_bytes_items_carry_the_path_and_the_drawn_augmentation(jpegs):
     targets = np.eye(4, 3, dtype=np.float32)
-    ds = g.JpegBytesDataset(jpegs, targets)
-    data, y = g.collate_bytes([ds[0], ds[2]])
-    assert isinstance(data, list) and len(data) == 2 and torch.equal(y, torch.tensor(targets[[0, 2]]))
-    loader = g.make_jpeg_loader(ds, 3, workers=0, seed=0)
-    tf = g.GpuBatchTransform(32, train=True, device="cpu", seed=0)
-    batches = []
-    for i, (x, yb) in enumerate(g.DevicePrefetcher(loader, g.gpu_loader_transform(tf), "cpu")):
-        batches.append((x, yb))
-        if i == 4:
-            break
-    assert len(batches) == 5 and all(x.shape == (3, 3, 32, 32) and yb.shape == (3, 3) for x, yb in batches)
-    finite = g.make_jpeg_loader(ds, 3, workers=0, infinite=False)
-    assert len(list(finite)) == 1  # drop_last: one full batch of 3 from 4 images
-    cpu_ds = g.JpegDecodeDataset(jpegs, targets, image_size=32)
-    loader = g.make_jpeg_loader(cpu_ds, 2, workers=1, seed=0)
-    x, yb = next(iter(g.DevicePrefetcher(loader, g.cpu_loader_transform("cpu"), "cpu")))
-    assert x.shape == (2, 3, 32, 32) and x.dtype == torch.float32 and yb.shape == (2, 3)
+    ds = g.JpegBytesDataset(jpegs, targets, image_size=32, train=True)
+    random.seed(5)
+    data, target, path, box, flip = ds[2]
+    random.seed(5)
+    assert (box, flip) == g.sample_augmentation(random, ds.resize, 32)
+    assert path == str(jpegs[2]) and torch.equal(target, torch.tensor(targets[2]))
+    batch = g.collate_bytes([ds[0], ds[2]])
+    assert (
+        isinstance(batch[0], list)
+        and len(batch[0]) == 2
+        and torch.equal(batch[1], torch.tensor(targets[[0, 2]]))
+    )
+    assert batch[2] == [str(jpegs[0]), str(jpegs[2])]
+    assert g.JpegBytesDataset(jpegs, targets)[0][3:] == (None, False)  # evaluation: no crop, no flip
 
 
-def test_folder_and_coco_constructors(tmp_path, jpegs):
+def test_folder_files_and_errors(tmp_path, jpegs):
     folder = tmp_path / "val2014"
     g.make_jpeg_folder(folder, 3, size=(32, 24), workers=1)
     (folder / "notes.txt").write_text("not an image")
-    ds = g.JpegBytesDataset.from_folder(folder, num_classes=7)
-    assert len(ds) == 3 and ds.targets.shape == (3, 7)
-    assert len(g.JpegDecodeDataset.from_folder(folder, limit=2, image_size=16)) == 2
-
-    class FakeCoco:
-        image_paths = jpegs[:2]
-        labels = np.array([[1, 0], [0, 1]], dtype=np.uint8)
-
-    coco = g.JpegBytesDataset.from_coco(FakeCoco())
-    assert torch.equal(coco[1][1], torch.tensor([0.0, 1.0]))
+    files = g.ImageFiles.from_folder(folder, num_classes=7)
+    assert len(files.image_paths) == 3 and files.labels.shape == (3, 7)
+    assert len(g.ImageFiles.from_folder(folder, limit=2).image_paths) == 2
     with pytest.raises(FileNotFoundError):
         g.list_jpegs(tmp_path / "missing")
     with pytest.raises(ValueError, match="targets"):
         g.JpegBytesDataset(jpegs, np.zeros((2, 3)))
+
+
+def test_a_file_no_decoder_reads_is_named(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not a jpeg at all")
+    with pytest.raises(g.CorruptImageError, match="bad.jpg"):
+        g.decode_file(bad)
+    with pytest.raises(g.CorruptImageError, match="image 0 of the batch"):
+        g.decode_jpegs([g.read_jpeg_bytes(bad)])
 
 
 @cuda
@@ -208,20 +211,22 @@ def test_cuda_decode_and_transform_match_cpu(jpegs):
     for train in (False, True):
         boxes = [(2, 3, 64, 64)] * 4 if train else None
         flips = [True, False, True, False] if train else None
-        x_gpu = g.GpuBatchTransform(64, train=train, device="cuda")(data, boxes=boxes, flips=flips)
-        x_cpu = g.GpuBatchTransform(64, train=train, device="cpu")(data, boxes=boxes, flips=flips)
+        x_gpu = g.GpuBatchTransform(64, device="cuda")(data, boxes=boxes, flips=flips)
+        x_cpu = g.GpuBatchTransform(64, device="cpu")(data, boxes=boxes, flips=flips)
         assert x_gpu.is_cuda and x_gpu.is_contiguous(memory_format=torch.channels_last)
         assert (x_gpu.cpu() - x_cpu).abs().mean() < 4 * ONE_LEVEL
 
 
 @cuda
 def test_cuda_prefetcher_overlap_gives_the_same_batches(jpegs):
-    ds = g.JpegBytesDataset(jpegs, np.eye(4, 3, dtype=np.float32))
+    files = g.ImageFiles(jpegs, np.eye(4, 3, dtype=np.float32))
     outs = []
     for overlap in (True, False):
-        loader = g.make_jpeg_loader(ds, 2, workers=0, seed=3, pin_memory=True)
-        tf = g.GpuBatchTransform(32, train=True, device="cuda", seed=3)
-        it = iter(g.DevicePrefetcher(loader, g.gpu_loader_transform(tf), "cuda", overlap=overlap))
+        loader = create_loader(
+            files, pipeline="nvjpeg", train=True, batch_size=2, workers=0, device=torch.device("cuda"),
+            image_size=32, seed=3, endless=True,
+        )  # fmt: skip
+        it = iter(DevicePrefetcher(loader.loader, loader.transform, "cuda", overlap=overlap))
         outs.append([next(it) for _ in range(3)])
     torch.cuda.synchronize()
     for (xa, ya), (xb, yb) in zip(*outs):

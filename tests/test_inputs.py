@@ -11,8 +11,7 @@ import torch
 from tiny_runs import tiny_config
 
 from dbdgcn_lib.data import IMAGENET_STD, CocoMultiLabel, CorruptImageError, make_synthetic
-from dbdgcn_lib.training import Trainer, build_loader, get_preset, load_checkpoint
-from dbdgcn_lib.training.inputs import resolve_pipeline
+from dbdgcn_lib.training import Trainer, create_loader, get_preset, load_checkpoint, resolve_pipeline
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*no positive example:RuntimeWarning")
 
@@ -26,8 +25,8 @@ def root(tmp_path_factory):
     return make_synthetic(tmp_path_factory.mktemp("data") / "synthetic", size="tiny")
 
 
-def loader(root, pipeline, *, train, split="val", workers=0, seed=0, batch_size=4):
-    return build_loader(
+def loader(root, pipeline, *, train, split="val", workers=0, seed=0, batch_size=4, crop="random"):
+    return create_loader(
         CocoMultiLabel(root, split),
         pipeline=pipeline,
         train=train,
@@ -36,6 +35,7 @@ def loader(root, pipeline, *, train, split="val", workers=0, seed=0, batch_size=
         device=CPU,
         image_size=48,
         seed=seed,
+        crop=crop,
     )
 
 
@@ -71,6 +71,27 @@ def test_evaluation_batches_agree_across_pipelines(root):
         assert (x - pil).abs().max() < 1.5 * ONE_LEVEL, pipeline
 
 
+@pytest.mark.parametrize("crop", ["random", "multiscale"])
+def test_the_three_pipelines_cut_the_same_crops_for_a_seed(root, crop):
+    """Each image's crop and flip are drawn from its own seed in every pipeline: the training batches
+    agree up to interpolation rounding (another box or flip would differ by tens of grey levels)."""
+    batches = {
+        p: epoch_batches(loader(root, p, train=True, split="train", crop=crop), epoch=1)
+        for p in ("pil", *FAST)
+    }
+    pil = torch.cat([x for x, _ in batches["pil"]])
+    for pipeline in FAST:
+        x = torch.cat([x for x, _ in batches[pipeline]])
+        assert torch.equal(
+            torch.cat([y for _, y in batches[pipeline]]), torch.cat([y for _, y in batches["pil"]])
+        )
+        assert (x - pil).abs().mean() < 1.0 * ONE_LEVEL, (pipeline, crop)
+    other = torch.cat(
+        [x for x, _ in epoch_batches(loader(root, "uint8", train=True, split="train", crop=crop), 2)]
+    )
+    assert (other - pil).abs().mean() > 10 * ONE_LEVEL  # the check can tell other crops apart
+
+
 @pytest.mark.parametrize("pipeline", ["pil", *FAST])
 def test_training_batches_are_seeded_by_epoch(root, pipeline):
     first = epoch_batches(loader(root, pipeline, train=True, split="train"), epoch=0)
@@ -95,7 +116,7 @@ def test_worker_processes_draw_the_same_augmentation(root, pipeline):
 def test_the_callers_dataset_keeps_its_transform(root):
     coco = CocoMultiLabel(root, "val")
     before = coco.transform
-    build_loader(coco, pipeline="pil", train=True, batch_size=2, workers=0, device=CPU, image_size=32)
+    create_loader(coco, pipeline="pil", train=True, batch_size=2, workers=0, device=CPU, image_size=32)
     assert coco.transform is before
 
 
@@ -142,7 +163,7 @@ def test_cuda_batches_match_the_cpu_ones(root):
     for pipeline in ("pil", *FAST):
         batches = {}
         for device in ("cpu", "cuda"):
-            batches[device] = build_loader(
+            batches[device] = create_loader(
                 CocoMultiLabel(root, "val"),
                 pipeline=pipeline,
                 train=False,

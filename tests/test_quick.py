@@ -6,7 +6,7 @@ import torch
 
 from dbdgcn_lib.data import make_synthetic
 from dbdgcn_lib.graph import cooccurrence, static_adjacency
-from dbdgcn_lib.training.quick import quick_train, split_tensors
+from dbdgcn_lib.training.quick import quick_train, quick_train_many, split_tensors
 
 # the tiny set's val split lacks two classes: metrics say so, and that is not what is tested here
 pytestmark = pytest.mark.filterwarnings("ignore:.*no positive example:RuntimeWarning")
@@ -75,3 +75,34 @@ def test_variants_and_errors(tiny):
         _train(tiny, batch_size=1000)
     with pytest.raises(ValueError, match="epochs"):
         _train(tiny, epochs=0)
+
+
+def test_a_cached_run_loads_instead_of_training_again(tiny, tmp_path):
+    first = _train(tiny, epochs=1, cache=tmp_path)
+    (cached,) = tmp_path.glob("db_dgcn-*.pt")
+    again = _train(tiny, epochs=1, cache=tmp_path)
+    for (name, a), (_, b) in zip(first.model.state_dict().items(), again.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert again.history == first.history
+    np.testing.assert_array_equal(again.adjacency, first.adjacency)
+    torch.testing.assert_close(again.predict("val")["logits"], first.predict("val")["logits"], rtol=0, atol=0)
+    assert len(list(tmp_path.glob("*.pt"))) == 1  # the second call trained nothing
+    _train(tiny, epochs=1, seed=1, cache=tmp_path)
+    assert len(list(tmp_path.glob("*.pt"))) == 2  # another setting is another run
+    cached.write_bytes(cached.read_bytes()[:-10])  # damaged: trained again, never trusted
+    assert _train(tiny, epochs=1, cache=tmp_path).history == first.history
+
+
+def test_runs_in_worker_processes_equal_the_sequential_ones(tiny):
+    jobs = [
+        dict(variant="db_dgcn", root=tiny, image_size=64, epochs=1, batch_size=8, embed_dim=16, seed=seed)
+        for seed in (0, 1)
+    ] + [dict(variant="resnet", root=tiny, image_size=64, epochs=1, batch_size=8, seed=0)]
+    parallel = quick_train_many(jobs, workers=2, predict=("rare",))
+    sequential = [quick_train(**job, threads=1) for job in jobs]
+    for p, s in zip(parallel, sequential, strict=True):
+        assert p.history == s.history
+        for (name, a), (_, b) in zip(p.model.state_dict().items(), s.model.state_dict().items()):
+            assert torch.equal(a, b), name
+        assert "rare" in p.outputs and torch.equal(p.outputs["rare"]["logits"], s.predict("rare")["logits"])
+    assert parallel[0].history != parallel[1].history  # the seeds differ

@@ -13,23 +13,22 @@ import torch
 import torch.multiprocessing as mp
 from tiny_runs import tiny_config
 
-from dbdgcn_lib.data import CocoMultiLabel, make_synthetic
+from dbdgcn_lib.data import CocoMultiLabel, ImageFiles, make_synthetic
 from dbdgcn_lib.metrics import multilabel_metrics
 from dbdgcn_lib.training import (
     CheckpointError,
     NonFiniteLossError,
     Trainer,
-    build_loader,
+    create_loader,
     get_preset,
     load_checkpoint,
-    make_loader,
     model_from_checkpoint,
     parse_assignments,
     predict_loader,
     save_checkpoint,
 )
 from dbdgcn_lib.training import checkpoint as checkpoint_module
-from dbdgcn_lib.training import trainer as trainer_module
+from dbdgcn_lib.training import steps as steps_module
 from dbdgcn_lib.training.distributed import DistInfo, init_distributed
 
 # The tiny validation split lacks a few classes; metrics warn about it, as they should.
@@ -77,7 +76,13 @@ def test_presets_and_overrides():
     )
     add = get_preset("add_gcn")
     assert (add.lr_head, add.lr_backbone, add.weight_decay, add.batch_size) == (0.05, 0.005, 1e-4, 16)
-    with pytest.raises(ValueError, match="unknown preset 'papr'; choose from paper, add_gcn, smoke"):
+    assert (add.variant, add.crop) == ("add_gcn", "multiscale")  # ADD-GCN's model and augmentation
+    large = get_preset("paper_large")
+    assert large.batch_size / paper.batch_size == large.lr_head / paper.lr_head == 8  # linear scaling
+    assert large.lr_backbone == 8 * paper.lr_backbone and large.warmup_epochs > 0
+    with pytest.raises(
+        ValueError, match="unknown preset 'papr'; choose from paper, paper_large, add_gcn, smoke"
+    ):
         get_preset("papr")
     with pytest.raises(ValueError, match="unknown training setting"):
         get_preset("paper", learning_rate=0.1)
@@ -112,8 +117,8 @@ def test_augmentation_does_not_depend_on_worker_count(tiny_root, first_epoch):
 def test_resume_refuses_another_variant_or_settings(tiny_root, first_epoch, tmp_path):
     with pytest.raises(CheckpointError, match="holds a db_dgcn model, not add_gcn"):
         Trainer(tiny_config(tiny_root, variant="add_gcn", epochs=2), first_epoch, resume=True)
-    with pytest.raises(CheckpointError, match="lr_head"):
-        Trainer(tiny_config(tiny_root, lr_head=0.3, epochs=2), first_epoch, resume=True)
+    with pytest.raises(CheckpointError, match="weight_decay 0.0001 -> 0.3"):
+        Trainer(tiny_config(tiny_root, weight_decay=0.3, epochs=2), first_epoch, resume=True)
     with pytest.raises(CheckpointError, match="nothing to resume"):
         Trainer(tiny_config(tiny_root), tmp_path / "elsewhere", resume=True)
 
@@ -147,14 +152,14 @@ def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(
     trainer = Trainer(tiny_config(tiny_root, epochs=2), run, resume=True, progress=False, verbose=False)
     steps = len(trainer.train_loader)
     calls = {"n": 0}
-    real_loss = trainer_module.compute_loss
+    real_loss = steps_module.compute_loss
 
     def poisoned(*args, **kwargs):
         calls["n"] += 1
         loss = real_loss(*args, **kwargs)
         return loss * float("nan") if calls["n"] == 3 else loss  # epoch 2, step 3
 
-    monkeypatch.setattr(trainer_module, "compute_loss", poisoned)
+    monkeypatch.setattr(steps_module, "compute_loss", poisoned)
     with pytest.raises(NonFiniteLossError, match=rf"epoch 2, step 3 of {steps}.*last.pt \(epoch 1\)"):
         trainer.fit()
     assert calls["n"] == 4  # stopped at the first check after the bad step (log_every=2)
@@ -191,17 +196,21 @@ def _ddp_worker(rank: int, world_size: int, port: int, root: str, out: str, pipe
     trainer.fit()
     metrics = trainer.evaluate()
     # An odd-sized set: the sampler pads one shard with a duplicate that must be dropped.
-    subset = torch.utils.data.Subset(trainer.val_set, range(13))
-    loader = make_loader(subset, 4, train=False, workers=0, device=torch.device("cpu"), dist=info)
-    scores, targets = predict_loader(trainer.model, loader, torch.device("cpu"), amp="none")
+    val = trainer.val_set
+    subset = ImageFiles(val.image_paths[:13], val.labels[:13])
+    cpu = torch.device("cpu")
+    loader = create_loader(
+        subset, pipeline="pil", train=False, batch_size=4, workers=0, device=cpu, image_size=64, dist=info
+    )
+    p = predict_loader(trainer.model, loader, cpu, amp="none")
     if rank == 0:
-        np.savez(os.path.join(out, "ddp.npz"), s=scores["s"], targets=targets)
+        np.savez(os.path.join(out, "ddp.npz"), s=p.scores["s"], targets=p.targets)
         with open(os.path.join(out, "ddp_metrics.json"), "w") as f:
             json.dump(metrics, f)
     torch.distributed.destroy_process_group()
 
 
-@pytest.mark.parametrize("pipeline", ["pil", "nvjpeg"])  # nvjpeg: crops drawn per rank in the main process
+@pytest.mark.parametrize("pipeline", ["pil", "nvjpeg"])  # nvjpeg: decoded in the main process
 def test_ddp_gathered_metrics_equal_single_process(tiny_root, tmp_path, pipeline):
     mp.spawn(
         _ddp_worker, args=(2, _free_port(), str(tiny_root), str(tmp_path), pipeline), nprocs=2, join=True
@@ -211,10 +220,11 @@ def test_ddp_gathered_metrics_equal_single_process(tiny_root, tmp_path, pipeline
     model = model_from_checkpoint(ckpt)
     cpu = torch.device("cpu")
     val = CocoMultiLabel(tiny_root, "val")
-    loader = build_loader(
+    loader = create_loader(
         val, pipeline=pipeline, train=False, batch_size=7, workers=0, device=cpu, image_size=64
     )
-    scores, targets = predict_loader(model, loader, cpu, amp="none")
+    p = predict_loader(model, loader, cpu, amp="none")
+    scores, targets = p.scores, p.targets
     single = {name: multilabel_metrics(s, targets) for name, s in scores.items()}
     gathered = json.loads((tmp_path / "ddp_metrics.json").read_text())
     for name in single:
@@ -230,7 +240,7 @@ def test_ddp_gathered_metrics_equal_single_process(tiny_root, tmp_path, pipeline
 def test_make_sgd_leaves_the_callers_groups_alone_and_states_match():
     """The fused kernel is tried on copies (a refused one leaves nothing behind); both optimizers
     have the same state dict, so a checkpoint moves between a CUDA and a CPU run."""
-    from dbdgcn_lib.training.trainer import make_sgd
+    from dbdgcn_lib.training import make_sgd
 
     weights = torch.nn.Parameter(torch.ones(3))
     groups = [{"params": [weights], "lr": 0.1, "name": "head"}]

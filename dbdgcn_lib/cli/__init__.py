@@ -1,47 +1,48 @@
 """Command line: ``python -m dbdgcn_lib <command> ...``.
 
-Each command lives next to the code it drives and registers itself here:
-``data`` (dbdgcn_lib.data.commands), ``train`` / ``evaluate`` / ``predict``
-(dbdgcn_lib.training.commands), ``bench`` (dbdgcn_lib.training.bench) and
-``params`` (dbdgcn_lib.models.commands).
-
-A command raises ``CommandError`` for bad input; ``main`` prints it as one line
-(``error: ...``) and exits with status 2 instead of showing a traceback.
+One module per command family: ``data`` (``cli/data.py``), ``train`` / ``evaluate`` / ``predict``
+(``cli/train.py``), ``bench`` (``cli/bench.py``) and ``params`` (``cli/params.py``). The commands
+only parse arguments and print; the work is the library's. A user's mistake (a bad argument, a
+missing or damaged file, a full disk, a busy run folder) is printed as one line (``error: ...``)
+with exit status 2 (``cli/errors.py``); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
+from dbdgcn_lib.cli.errors import USER_ERRORS, CommandError, one_line
 
-class CommandError(Exception):
-    """Bad input from the user: printed as one line, no traceback."""
+__all__ = ["CommandError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dbdgcn_lib.data import commands as data_commands
-    from dbdgcn_lib.models import commands as model_commands
-    from dbdgcn_lib.training import bench
-    from dbdgcn_lib.training import commands as train_commands
+    from dbdgcn_lib.cli import bench, data, params, train
 
     parser = argparse.ArgumentParser(prog="python -m dbdgcn_lib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    data_commands.register(sub)
-    train_commands.register(sub)
+    data.register(sub)
+    train.register(sub)
     bench.register(sub)
-    model_commands.register(sub)
+    params.register(sub)
     return parser
+
+
+def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> str:
+    return f"warning: {message}\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.formatwarning = _one_line_warnings  # a skipped image is one line, not a source excerpt
     try:
         return int(args.func(args) or 0)
-    except CommandError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except USER_ERRORS as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

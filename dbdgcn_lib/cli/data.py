@@ -10,9 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
-from dbdgcn_lib.cli import CommandError
-from dbdgcn_lib.data.download import DownloadError, download_coco2014
-from dbdgcn_lib.data.synthetic import SIZES, SPLITS, SyntheticDatasetError, make_synthetic, read_generator
+from dbdgcn_lib.cli.errors import CommandError
+from dbdgcn_lib.data import SIZES, SPLITS, download_coco2014, make_synthetic, read_generator
 from dbdgcn_lib.paths import default_data_root
 
 
@@ -47,10 +46,7 @@ def run_synthetic(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise CommandError(f"--seed must be a non-negative integer, got {args.seed}")
     started = time.perf_counter()
-    try:
-        make_synthetic(root, size=args.size, seed=args.seed, progress=True)
-    except (SyntheticDatasetError, OSError) as err:
-        raise CommandError(str(err)) from err
+    make_synthetic(root, size=args.size, seed=args.seed, progress=True)
     counts = read_generator(root)["counts"]
     summary = ", ".join(f"{split} {counts[split]['images']}" for split in SPLITS)
     print(f"wrote {root} ({summary} images) in {time.perf_counter() - started:.1f} s")
@@ -59,10 +55,7 @@ def run_synthetic(args: argparse.Namespace) -> int:
 
 def run_coco(args: argparse.Namespace) -> int:
     root = args.root if args.root is not None else default_data_root() / "coco"
-    try:
-        download_coco2014(root, annotations_only=args.annotations_only, keep_archives=args.keep_archives)
-    except (DownloadError, OSError) as err:
-        raise CommandError(str(err)) from err
+    download_coco2014(root, annotations_only=args.annotations_only, keep_archives=args.keep_archives)
     what = "annotations" if args.annotations_only else "images and annotations"
     print(f"MS-COCO 2014 {what} are in {root}")
     return 0

@@ -1,10 +1,10 @@
 """``train``, ``evaluate`` and ``predict`` on the command line::
 
 python -m dbdgcn_lib train --preset smoke --out runs/smoke
-python -m dbdgcn_lib train --preset paper --data data/coco --out runs/paper [--resume]
+python -m dbdgcn_lib train --preset paper --data data/coco --out runs/paper [--resume | --overwrite]
 torchrun --nproc_per_node=4 -m dbdgcn_lib train --preset paper --out runs/paper4
 python -m dbdgcn_lib evaluate --checkpoint runs/paper/best.pt [--split val2014]
-python -m dbdgcn_lib predict photo.jpg --checkpoint runs/paper/best.pt
+python -m dbdgcn_lib predict photo.jpg photos/ --checkpoint runs/paper/best.pt [--json out.json]
 """
 
 from __future__ import annotations
@@ -13,47 +13,36 @@ import argparse
 import dataclasses
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from dbdgcn_lib.cli import CommandError
-from dbdgcn_lib.data import CocoMultiLabel, DatasetError, SyntheticDatasetError, test_transform
-from dbdgcn_lib.metrics import METRIC_KEYS
-from dbdgcn_lib.models import WeightsUnavailableError
-from dbdgcn_lib.training import distributed
-from dbdgcn_lib.training.checkpoint import (
-    CheckpointError,
-    check_compatible,
-    load_checkpoint,
-    model_from_checkpoint,
-)
-from dbdgcn_lib.training.config import (
+from dbdgcn_lib.cli.errors import CommandError
+from dbdgcn_lib.data import CocoMultiLabel, ImageFiles, out_of_scene_mask
+from dbdgcn_lib.metrics import METRIC_KEYS, out_of_scene_metrics
+from dbdgcn_lib.training import (
     PIPELINES,
     PRESETS,
     TrainConfig,
-    apply_overrides,
-    get_preset,
-    parse_assignments,
-    parse_value,
-)
-from dbdgcn_lib.training.trainer import (
-    NonFiniteLossError,
     Trainer,
-    autocast,
-    config_loader,
+    check_compatible,
+    create_loader,
     data_root,
+    distributed,
+    load_checkpoint,
+    loader_for,
+    model_from_checkpoint,
     paper_rows,
     predict_loader,
     random_baseline_map,
 )
-from dbdgcn_lib.utils import get_device
+from dbdgcn_lib.training.config import apply_overrides, get_preset, parse_assignments, parse_value
+from dbdgcn_lib.utils import get_device, write_text_atomic
 
-# Errors that mean bad input (a path, a setting, a file): one line for the user, no traceback.
-USER_ERRORS = (ValueError, CheckpointError, DatasetError, SyntheticDatasetError, WeightsUnavailableError)
 TABLE2_KEYS = METRIC_KEYS[1:]
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 def register(subparsers) -> None:
@@ -70,12 +59,14 @@ def register(subparsers) -> None:
 def _register_train(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
-        help="train a model (presets: paper, add_gcn, smoke)",
+        help=f"train a model (presets: {', '.join(PRESETS)})",
         description="Train a model. Several GPUs: torchrun --nproc_per_node=N -m dbdgcn_lib train ...",
     )
     p.add_argument("--preset", help=f"one of {', '.join(PRESETS)} (default smoke)")
     p.add_argument("--out", help="run folder for checkpoints and the log (default runs/<preset>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt with its settings")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in --out (<out>/last.pt)")
+    mode.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in CI logs)")
     p.add_argument(
         "--set",
@@ -87,7 +78,13 @@ def _register_train(subparsers) -> None:
     group = p.add_argument_group("settings (each overrides the preset; 'none' clears an optional one)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        group.add_argument(flag, dest=f"setting_{f.name}", metavar=f.name.upper(), help=f.metadata["help"])
+        if f.type in ("bool", bool):  # a bare --compile means true; --compile false also works
+            group.add_argument(flag, dest=f"setting_{f.name}", nargs="?", const="true", metavar="BOOL",
+                               help=f.metadata["help"])  # fmt: skip
+        else:
+            group.add_argument(
+                flag, dest=f"setting_{f.name}", metavar=f.name.upper(), help=f.metadata["help"]
+            )
     p.set_defaults(func=run_train)
 
 
@@ -116,19 +113,16 @@ def run_train(args: argparse.Namespace) -> int:
             config = apply_overrides(TrainConfig.from_dict(saved["train_config"]), overrides)
         else:
             config = get_preset(preset, **overrides)
-        trainer = Trainer(config, out, resume=args.resume, progress=not args.no_progress)
-    except USER_ERRORS as err:
-        distributed.cleanup()
-        raise CommandError(str(err)) from None
-    try:
+        trainer = Trainer(
+            config, out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress
+        )
         if trainer.epoch >= config.epochs:
+            trainer.close()
             raise CommandError(
                 f"{out} has already trained {trainer.epoch} of {config.epochs} epochs; "
                 f"train longer with --resume --epochs N"
             )
         history = trainer.fit()
-    except NonFiniteLossError as err:
-        raise CommandError(str(err)) from None
     finally:
         distributed.cleanup()
     if trainer.dist.is_main:
@@ -155,22 +149,37 @@ def _register_evaluate(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="Table 1 and Table 2 (top-3) rows of a checkpoint, per branch",
-        description="Evaluate a checkpoint: mAP, CP ... OF1 and the top-3 row, for s, s_r and s_m.",
+        description="Evaluate a checkpoint: mAP, CP ... OF1 and the top-3 row, for s, s_r and s_m; on a "
+        "split with out-of-scene labels (the embedded rare split) also their recall and mAP.",
     )
     p.add_argument("--checkpoint", required=True, help="a last.pt or best.pt written by train")
     p.add_argument("--split", help="split to evaluate (default: the run's validation split)")
     p.add_argument("--data", help="dataset root (default: the one the run trained on)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--batch-size", type=_positive, default=64)
+    p.add_argument("--workers", type=_non_negative, default=4)
     p.add_argument(
         "--pipeline",
         default="auto",
-        choices=PIPELINES,
+        choices=["auto", *PIPELINES],
         help="input pipeline (auto: uint8 on CUDA, pil elsewhere; see dbdgcn_lib.training.inputs)",
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.set_defaults(func=run_evaluate)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def _load(path: str, device: torch.device):
@@ -194,6 +203,22 @@ def format_rows(rows: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def format_out_of_scene(rows: dict[str, dict]) -> str:
+    """The out-of-scene block of ``evaluate``: recall at 0.5 and mAP, out of scene vs in scene."""
+    first = next(iter(rows.values()))
+    lines = [
+        f"out-of-scene labels ({first['out_of_scene_labels']} out of scene, {first['in_scene_labels']} in "
+        f"scene, on {first['images']} images)",
+        f"{'':<9}{'recall out':>12}{'recall in':>11}{'mAP out':>9}{'mAP in':>8}",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"{name:<9}{r['out_of_scene_recall']:12.2f}{r['in_scene_recall']:11.2f}"
+            f"{r['out_of_scene_mAP']:9.2f}{r['in_scene_mAP']:8.2f}"
+        )
+    return "\n".join(lines)
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     try:
         device = get_device(args.device)
@@ -205,12 +230,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         root = Path(args.data) if args.data else data_root(config)
         dataset = CocoMultiLabel(root, split)
         check_compatible(ckpt, num_classes=dataset.num_classes, class_names=dataset.categories)
-        config = dataclasses.replace(config, pipeline=args.pipeline)
-    except (*USER_ERRORS, RuntimeError) as err:
-        distributed.cleanup()
-        raise CommandError(str(err)) from None
-    try:
-        loader = config_loader(
+        config = dataclasses.replace(config, pipeline=args.pipeline, skip_corrupt=False)
+        loader = loader_for(
             config,
             dataset,
             train=False,
@@ -219,21 +240,28 @@ def run_evaluate(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             workers=args.workers,
         )
-        scores, targets = predict_loader(
+        predictions = predict_loader(
             model, loader, device, amp=config.amp, channels_last=config.channels_last, progress=dist.is_main
         )
     finally:
         distributed.cleanup()
     if not dist.is_main:
         return 0
-    rows = paper_rows(scores, targets)
-    print(f"{args.checkpoint}: {ckpt['variant']}, epoch {ckpt['epoch']}, {split} ({len(targets)} images)")
+    rows = paper_rows(predictions.scores, predictions.targets)
+    images = len(predictions.targets)
+    print(f"{args.checkpoint}: {ckpt['variant']}, epoch {ckpt['epoch']}, {split} ({images} images)")
     print(format_rows(rows))
+    result = {"checkpoint": args.checkpoint, "split": split, **rows}
+    mask = out_of_scene_mask(dataset)
+    if mask.any():
+        scene = {
+            name: out_of_scene_metrics(scores, predictions.targets, mask)
+            for name, scores in predictions.scores.items()
+        }
+        print(format_out_of_scene(scene))
+        result["out_of_scene"] = scene
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(
-            json.dumps({"checkpoint": args.checkpoint, "split": split, **rows}, indent=1)
-        )
+        write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")
     return 0
 
 
@@ -245,45 +273,79 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def _register_predict(subparsers) -> None:
     p = subparsers.add_parser(
         "predict",
-        help="labels with probabilities for image files",
-        description="Predict the labels of images with a trained checkpoint.",
+        help="labels with probabilities for image files and folders",
+        description="Predict the labels of images (files, or every image in a folder) with a trained "
+        "checkpoint. Unreadable files are skipped with a warning naming them.",
     )
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--threshold", type=float, default=0.5, help="print labels with probability >= this")
-    p.add_argument("--top", type=int, default=5, help="at most this many labels per image")
+    p.add_argument("--top", type=_positive, default=5, help="at most this many labels per image")
+    p.add_argument("--batch-size", type=_positive, default=32)
     p.add_argument("--device", default="auto")
+    p.add_argument("--json", help="write the probabilities of every class per image to this file")
     p.set_defaults(func=run_predict)
 
 
-@torch.inference_mode()
-def predict_images(
-    model, paths: list[Path], image_size: int, device: torch.device, amp: str = "auto"
-) -> np.ndarray:
-    """Probabilities (N, C) of the final score s for image files (the evaluation transform)."""
-    transform = test_transform(image_size)
-    images = []
+def image_files(items: list[str]) -> list[Path]:
+    """The files named, and the images (by suffix) directly in the folders named, in order."""
+    paths: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                warnings.warn(f"no image files in folder {path}", stacklevel=2)
+            paths += found
+        elif path.exists():
+            paths.append(path)
+        else:
+            raise CommandError(f"{path}: no such file or folder")
+    return paths
+
+
+def readable_images(paths: list[Path]) -> list[Path]:
+    """The paths PIL can open as images; each other one is skipped with a warning naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    good = []
     for path in paths:
         try:
             with Image.open(path) as image:
-                images.append(transform(image.convert("RGB")))
-        except (OSError, UnidentifiedImageError) as err:
-            raise CommandError(f"cannot read image {path} ({err})") from None
-    batch = torch.stack(images).to(device)
-    with autocast(device, amp):
-        logits = model(batch)["logits"]
-    return logits.float().sigmoid().cpu().numpy()
+                image.verify()
+            good.append(path)
+        except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as err:
+            warnings.warn(f"skipping {path}: not a readable image ({err})", stacklevel=2)
+    return good
+
+
+def predict_images(model, paths: list[Path], config: TrainConfig, device: torch.device, batch_size: int = 32):
+    """Probabilities (N, C) of the final score s for image files, in batches (the evaluation transform)."""
+    files = ImageFiles(list(paths), np.zeros((len(paths), model.config.num_classes), dtype=np.float32))
+    loader = create_loader(
+        files,
+        pipeline="pil",
+        train=False,
+        batch_size=batch_size,
+        workers=0,
+        device=device,
+        image_size=config.image_size,
+        channels_last=config.channels_last,
+    )
+    return predict_loader(model, loader, device, amp=config.amp, channels_last=config.channels_last).scores[
+        "s"
+    ]
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    try:
-        device = get_device(args.device)
-        ckpt, config, model = _load(args.checkpoint, device)
-    except (*USER_ERRORS, RuntimeError) as err:
-        raise CommandError(str(err)) from None
-    paths = [Path(p) for p in args.images]
-    probabilities = predict_images(model, paths, config.image_size, device, config.amp)
+    device = get_device(args.device)
+    ckpt, config, model = _load(args.checkpoint, device)
+    paths = readable_images(image_files(args.images))
+    if not paths:
+        raise CommandError("no readable images to predict; pass image files or folders that hold them")
+    probabilities = predict_images(model, paths, config, device, args.batch_size)
     names = ckpt["class_names"]
+    width = max(len(str(p)) for p in paths)
     for path, probs in zip(paths, probabilities):
         order = np.argsort(-probs)
         chosen = [i for i in order[: args.top] if probs[i] >= args.threshold]
@@ -295,5 +357,13 @@ def run_predict(args: argparse.Namespace) -> int:
                 + ", ".join(f"{names[i]} {probs[i]:.2f}" for i in order[:3])
                 + ")"
             )
-        print(f"{path}: {labels}")
+        print(f"{str(path):<{width}}  {labels}")
+    if args.json:
+        rows = [
+            {"image": str(path), "probabilities": {n: round(float(v), 6) for n, v in zip(names, probs)}}
+            for path, probs in zip(paths, probabilities)
+        ]
+        write_text_atomic(
+            args.json, json.dumps({"checkpoint": args.checkpoint, "predictions": rows}, indent=1)
+        )
     return 0

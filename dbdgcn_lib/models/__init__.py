@@ -1,8 +1,9 @@
 """Models: residual blocks -> ResNets -> backbone -> SAM -> graph layers -> DB-DGCN and its variants."""
 
 from dbdgcn_lib.models.backbone import BACKBONES, Backbone
-from dbdgcn_lib.models.gcn import DualBranchGCN, DynamicGCN, StaticGCN, aggregate
+from dbdgcn_lib.models.gcn import STATIC_GRAPHS, DualBranchGCN, DynamicGCN, StaticGCN, aggregate
 from dbdgcn_lib.models.model import (
+    ABLATION_ROWS,
     PRESETS,
     SWITCHES,
     VARIANTS,
@@ -11,8 +12,11 @@ from dbdgcn_lib.models.model import (
     ModelConfig,
     MultiLabelGCN,
     PerClassLinear,
+    attach_cooccurrence_prior,
     build_model,
     parameter_groups,
+    parameter_table,
+    uses_cooccurrence_prior,
 )
 from dbdgcn_lib.models.resnet import (
     BasicBlock,
@@ -29,7 +33,12 @@ from dbdgcn_lib.models.resnet import (
 from dbdgcn_lib.models.sam import SemanticAttention, max_score
 
 __all__ = [
+    "ABLATION_ROWS",
     "BACKBONES",
+    "STATIC_GRAPHS",
+    "attach_cooccurrence_prior",
+    "parameter_table",
+    "uses_cooccurrence_prior",
     "PRESETS",
     "SWITCHES",
     "VARIANTS",

@@ -1,6 +1,6 @@
 """The full models: a ResNet trunk plus a head, built from a ``ModelConfig``.
 
-Variants (SPEC section 2, the rows of the paper's Table 1):
+Variants (the rows of the paper's Table 1):
 
 - ``resnet``: global max pool over layer4 + one linear layer (ML-GCN's "ResNet-101 GMP" baseline).
 - ``add_gcn``: SAM on layer4, learned static graph, one dynamic graph, ``s = (s_r + s_m) / 2``.
@@ -16,10 +16,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.models._api import WeightsEnum
 
+from dbdgcn_lib.graph import cooccurrence, static_adjacency
 from dbdgcn_lib.models.backbone import BACKBONES, Backbone
 from dbdgcn_lib.models.gcn import STATIC_GRAPHS, DualBranchGCN
 from dbdgcn_lib.models.sam import SemanticAttention, max_score
@@ -276,6 +278,7 @@ def build_model(
     pretrained=False,
     *,
     adjacency=None,
+    embed_dim: int | None = None,
     **switches,
 ) -> MultiLabelGCN:
     """Build a variant, optionally changing its switches (``SWITCHES``; see ``ModelConfig``).
@@ -284,6 +287,8 @@ def build_model(
     and ADD-GCN used), or a torchvision weights name / enum (``"DEFAULT"`` = ``IMAGENET1K_V2``).
     Offline without the file raises ``WeightsUnavailableError``. ``adjacency``: the (C, C) static
     prior for ``static_graph="cooccurrence"`` (or set it later with ``set_static_adjacency``).
+    ``embed_dim``: D, the graph head's width; the ``resnet`` variant has no graph head and ignores it
+    (every other switch is an error there).
 
     >>> build_model("db_dgcn", 20, "tiny", aux_branch=False).config.aux_branch
     False
@@ -293,8 +298,14 @@ def build_model(
     unknown = sorted(set(switches) - set(SWITCHES))
     if unknown:
         raise TypeError(f"unknown switches {unknown}; choose from {SWITCHES}")
+    if embed_dim is None:
+        embed_dim = switches.pop("embed_dim", None)
+    elif "embed_dim" in switches:
+        raise TypeError("embed_dim given twice")
     if variant == "resnet" and switches:
         raise ValueError(f"the resnet variant has no graph head; switches {sorted(switches)} do not apply")
+    if variant != "resnet" and embed_dim is not None:
+        switches["embed_dim"] = embed_dim
     config = dataclasses.replace(
         PRESETS[variant],
         num_classes=num_classes,
@@ -303,6 +314,23 @@ def build_model(
         **switches,
     )
     return MultiLabelGCN(config, adjacency=adjacency)
+
+
+def uses_cooccurrence_prior(model: MultiLabelGCN) -> bool:
+    """True when the model's static graph is the label co-occurrence prior (set from training labels)."""
+    return model.config.variant != "resnet" and model.config.static_graph == "cooccurrence"
+
+
+def attach_cooccurrence_prior(
+    model: MultiLabelGCN, labels, *, tau: float = 0.4, p: float = 0.2, convention: str = "paper"
+) -> np.ndarray | None:
+    """Set ``static_adjacency(*cooccurrence(labels), tau, p, convention)`` as the model's prior when it
+    uses one; return it (None for models without a co-occurrence prior). ``labels``: (N, C) 0/1."""
+    if not uses_cooccurrence_prior(model):
+        return None
+    adjacency = static_adjacency(*cooccurrence(labels), tau=tau, p=p, convention=convention)
+    model.set_static_adjacency(adjacency)
+    return adjacency
 
 
 def parameter_groups(model: MultiLabelGCN, lr_backbone: float, lr_head: float, weight_decay: float) -> list:
@@ -325,3 +353,36 @@ def parameter_groups(model: MultiLabelGCN, lr_backbone: float, lr_head: float, w
             "weight_decay": weight_decay,
         },
     ]
+
+
+#: The rows of ``parameter_table``: the three variants and db_dgcn with one switch changed.
+ABLATION_ROWS = (
+    ("resnet", {}),
+    ("add_gcn", {}),
+    ("db_dgcn", {}),
+    ("db_dgcn", {"multiscale": False}),
+    ("db_dgcn", {"aux_branch": False}),
+    ("db_dgcn", {"static_graph": "learned"}),
+)
+
+
+def parameter_table(backbone: str = "resnet101", num_classes: int = 80, embed_dim: int = 1024) -> list[dict]:
+    """One dict per row of ``ABLATION_ROWS``: name, total, backbone, head parameters.
+
+    Models are built on the ``meta`` device: shapes without memory or initialisation, so the
+    ResNet-101 rows take milliseconds.
+    """
+    rows = []
+    for variant, switches in ABLATION_ROWS:
+        with torch.device("meta"):
+            model = build_model(variant, num_classes, backbone, embed_dim=embed_dim, **switches)
+        name = " ".join([variant, *(f"{k}={v}" for k, v in switches.items())])
+        rows.append(
+            {
+                "name": name,
+                "total": model.parameter_count(),
+                "backbone": model.parameter_count("backbone"),
+                "head": model.parameter_count("head"),
+            }
+        )
+    return rows

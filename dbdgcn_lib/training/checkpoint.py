@@ -2,15 +2,18 @@
 
 A checkpoint is a dict saved with ``torch.save``: the model's ``state_dict`` and ``ModelConfig``,
 the class names, the training config, optimizer / scheduler / scaler states, the number of
-finished epochs, the RNG states and the history of logged rows. ``save_checkpoint`` writes
-``path.tmp``, flushes it to disk and renames it over ``path`` (``os.replace`` is atomic), so a crash
-mid-write leaves the previous file whole. Everything is stored as tensors and plain Python values,
-so ``load_checkpoint`` can use ``torch.load(weights_only=True)``: a checkpoint cannot run code.
+finished epochs, the RNG states and the history of logged rows. ``save_checkpoint`` writes a
+temporary file, flushes it to disk and renames it over ``path`` (``utils.atomic_write``), so a crash
+or a full disk mid-write leaves the previous file whole. Everything is stored as tensors and plain
+Python values, so ``load_checkpoint`` can use ``torch.load(weights_only=True)``: a checkpoint cannot
+run code. Each checkpoint carries a SHA-256 ``checksum`` of its contents, checked on load: a damaged
+file is refused instead of evaluated.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import random
 import shutil
@@ -20,50 +23,55 @@ import numpy as np
 import torch
 
 from dbdgcn_lib.models import ModelConfig, MultiLabelGCN
+from dbdgcn_lib.utils import atomic_write, fsync_dir
 
-FORMAT = "dbdgcn-checkpoint-1"
+FORMAT = "dbdgcn-checkpoint-2"
+FORMATS = ("dbdgcn-checkpoint-1", FORMAT)  # format 1 had no checksum
 
 
 class CheckpointError(ValueError):
     """A checkpoint is missing, unreadable, or does not fit the model or data it is used with."""
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _feed(digest, value) -> None:
+    """Hash a checkpoint's contents in a fixed order: tensors by dtype, shape and bytes, the rest by repr."""
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        digest.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(value, dict):
+        digest.update(f"D{len(value)}".encode())
+        for key in sorted(value, key=repr):
+            digest.update(repr(key).encode())
+            _feed(digest, value[key])
+    elif isinstance(value, list | tuple):
+        digest.update(f"L{len(value)}".encode())
+        for item in value:
+            _feed(digest, item)
+    else:
+        digest.update(repr(value).encode())
+
+
+def checksum(obj: dict) -> str:
+    """SHA-256 of a checkpoint dict's contents (without its ``checksum`` and ``path`` entries)."""
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in obj.items() if k not in ("checksum", "path")})
+    return digest.hexdigest()
 
 
 def save_checkpoint(path: str | os.PathLike, obj: dict) -> Path:
-    """Atomically write ``obj`` to ``path``: ``path.tmp`` + fsync + ``os.replace``."""
+    """Atomically write ``obj`` with its ``checksum`` to ``path`` (temporary file, fsync, rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    obj = {**obj, "checksum": checksum(obj)}
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
     return path
 
 
 def copy_checkpoint(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     """Atomically make ``target`` a copy of ``source`` (a hard link where the file system allows)."""
     source, target = Path(source), Path(target)
-    tmp = target.with_name(target.name + ".tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.link.tmp")
     tmp.unlink(missing_ok=True)
     try:
         try:
@@ -74,7 +82,7 @@ def copy_checkpoint(source: str | os.PathLike, target: str | os.PathLike) -> Pat
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
     return target
 
 
@@ -87,8 +95,13 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many kinds for a truncated or foreign file
         raise CheckpointError(f"checkpoint {path} cannot be read ({type(err).__name__}: {err})") from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in FORMATS:
         raise CheckpointError(f"{path} is not a dbdgcn_lib training checkpoint")
+    if ckpt["format"] != FORMATS[0] and ckpt.get("checksum") != checksum(ckpt):
+        raise CheckpointError(
+            f"checkpoint {path} is damaged (its contents do not match their checksum); use another "
+            "checkpoint of the run (best.pt or last.pt) or train again"
+        )
     ckpt["path"] = str(path)
     return ckpt
 

@@ -1,57 +1,75 @@
-"""The trainer's input pipelines: image files in, normalised batches on the training device out.
+"""The input pipelines: image files in, normalised batches on the training device out.
 
-Three pipelines (``TrainConfig.pipeline``), each with ``train_transform``'s augmentation (resize to
-512 x 512, random 448 crop, horizontal flip) for training and ``test_transform``'s resize for
-evaluation:
+One factory, ``create_loader``, and one device prefetcher, ``DevicePrefetcher``. Three pipelines
+(``TrainConfig.pipeline``), each with the same augmentation for training (resize to ``resize``, the
+crop and flip of ``data.crops.sample_augmentation``) and the same resize for evaluation:
 
 ``"pil"``
     Workers open images with PIL and run the float transforms (``CocoMultiLabel`` with
     ``train_transform`` / ``test_transform``); float32 batches cross to the device. Simple, and what
-    the notebooks and the CPU smoke runs use. On a GPU machine it is the bottleneck: about 113 COCO
-    images a second per CPU core (SPEC section 5).
+    the notebooks and the CPU runs use; on a GPU machine its decoding is the bottleneck.
 ``"uint8"``
-    Workers decode with libjpeg-turbo and augment *uint8* tensors (``data.gpu.JpegDecodeDataset``);
-    batches cross as uint8 (4x fewer bytes) and are normalised on the device. About 4x PIL's rate per
-    core: the fastest feed measured on one H200 with 15 workers (``docs/benchmarks.md``).
+    Workers decode with libjpeg-turbo and augment *uint8* tensors (``data.JpegDecodeDataset``);
+    batches cross as uint8 (4x fewer bytes) and are normalised on the device. The fastest feed
+    measured so far (``docs/benchmarks.md``).
 ``"nvjpeg"``
-    Workers only read the files; the main process decodes each batch with nvJPEG and augments it on
-    the GPU (``data.gpu.GpuBatchTransform``). For machines with few CPU cores per GPU.
+    Workers only read the files and draw the augmentation; the main process decodes each batch with
+    nvJPEG and augments it on the GPU (``data.GpuBatchTransform``). For machines with few CPU
+    cores per GPU.
 ``"auto"``
     ``uint8`` on CUDA, ``pil`` elsewhere.
 
-``build_loader`` returns a ``DeviceLoader``: it iterates ``(images, targets)`` already on the device
+``create_loader`` returns a ``DeviceLoader``: it iterates ``(images, targets)`` already on the device
 (on CUDA the next batch is staged on a side stream while the current step runs), and
 ``set_epoch(e)`` fixes epoch e's shuffling and augmentation.
 
-Reproducibility: the order of epoch e is a permutation seeded by (seed, e). ``pil`` and ``uint8``
-draw image i's augmentation in epoch e from generators seeded by (seed, e, i) (torch's and
-Python's), whichever worker process loads it; ``nvjpeg`` draws the crops of epoch e in the main
-process, in batch order, from a generator seeded by (seed, e, rank). Every pipeline therefore
-repeats exactly on the CPU, and a run resumed at an epoch boundary sees the same images and crops.
+Reproducibility: the order of epoch e is a permutation seeded by (seed, e); image i's crop and flip
+in epoch e are drawn from Python's and torch's generators seeded by (seed, e, i), whichever worker
+process loads it and whichever pipeline: the three pipelines cut the same boxes for a seed, every
+pipeline repeats exactly on the CPU, and a run resumed at an epoch boundary sees the same images.
 """
 
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import random
-from collections.abc import Callable
+import shutil
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from dbdgcn_lib.data import CocoMultiLabel, test_transform, train_transform
-from dbdgcn_lib.data import gpu as fast
+from dbdgcn_lib.data import (
+    CocoMultiLabel,
+    CorruptImageError,
+    DatasetError,
+    GpuBatchTransform,
+    JpegBytesDataset,
+    JpegDecodeDataset,
+    PilImages,
+    collate_bytes,
+    ensure_synthetic,
+    normalize_batch,
+    test_transform,
+    train_transform,
+)
+from dbdgcn_lib.paths import default_data_root
 from dbdgcn_lib.training import distributed
-from dbdgcn_lib.training.config import PIPELINES
+from dbdgcn_lib.training.config import TrainConfig
+
+PIPELINES = ("pil", "uint8", "nvjpeg")
 
 
 def resolve_pipeline(pipeline: str, device: torch.device) -> str:
     """``"auto"`` -> ``"uint8"`` on CUDA, ``"pil"`` elsewhere; ``"nvjpeg"`` needs CUDA to be fast but
     runs anywhere (the tests run it on the CPU)."""
-    if pipeline not in PIPELINES:
-        raise ValueError(f"unknown pipeline {pipeline!r}; choose from {', '.join(PIPELINES)}")
     if pipeline == "auto":
         return "uint8" if device.type == "cuda" else "pil"
+    if pipeline not in PIPELINES:
+        raise ValueError(f"unknown pipeline {pipeline!r}; choose from auto, {', '.join(PIPELINES)}")
     return pipeline
 
 
@@ -86,78 +104,123 @@ class SeededItems(Dataset):
         random.seed(seed)
         try:
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+                torch.default_generator.manual_seed(seed)  # the CPU generator only, never CUDA's
                 return self.dataset[index]
         finally:
             random.setstate(state)
 
 
+class SkipCorrupt(Dataset):
+    """Wraps a dataset so that an image that cannot be read is replaced by the next readable one (the
+    epoch keeps its length and every label stays its image's). Each skip is warned about, naming
+    the file, and counted in ``skipped``, a counter shared with the DataLoader's worker processes."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+        self.skipped = multiprocessing.get_context().Value("q", 0)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        for attempt in range(len(self)):
+            try:
+                return self.dataset[(index + attempt) % len(self)]
+            except CorruptImageError as err:
+                with self.skipped.get_lock():
+                    self.skipped.value += 1
+                warnings.warn(f"skipping: {err}", stacklevel=2)
+        raise CorruptImageError("no readable image in the split: every file failed; fetch the images again")
+
+
 class EpochSampler(Sampler):
     """Yields ``(epoch, index)``: a ``DistributedSampler`` (this rank's shard; the whole dataset for
-    one process) shuffled by (seed, epoch), each index tagged with the epoch for ``SeededItems``."""
+    one process) shuffled by (seed, epoch), each index tagged with the epoch for ``SeededItems``.
+    ``endless=True`` runs on through epoch after epoch (benchmarks never pay a new epoch's start)."""
 
-    def __init__(self, dataset: Dataset, *, seed: int, dist: distributed.DistInfo):
+    def __init__(self, dataset: Dataset, *, seed: int, dist: distributed.DistInfo, endless: bool = False):
         self.inner = DistributedSampler(
             dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=seed, drop_last=True
         )
-        self.epoch = 0
+        self.epoch, self.endless = 0, endless
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
         self.inner.set_epoch(epoch)
 
     def __iter__(self):
-        return ((self.epoch, index) for index in self.inner)
+        epoch = self.epoch
+        while True:
+            self.inner.set_epoch(epoch)
+            yield from ((epoch, index) for index in self.inner)
+            if not self.endless:
+                return
+            epoch += 1
 
     def __len__(self) -> int:
-        return len(self.inner)
+        return len(self.inner) if not self.endless else 2**62
 
 
-def make_loader(
-    dataset: Dataset,
-    batch_size: int,
-    *,
-    train: bool,
-    workers: int,
-    device: torch.device,
-    seed: int = 0,
-    dist: distributed.DistInfo | None = None,
-    collate_fn: Callable | None = None,
-) -> DataLoader:
-    """A DataLoader with worker processes, pinned memory on CUDA and persistent workers.
+def shm_prefetch_factor(batch_bytes: int, workers: int, wanted: int = 4) -> int:
+    """Batches in flight per worker: ``wanted``, fewer where they would fill more than half of
+    ``/dev/shm`` (worker processes hand their batches to the main process through it)."""
+    try:
+        free = shutil.disk_usage("/dev/shm").free
+    except OSError:
+        return wanted
+    fits = int(free / 2 // max(1, batch_bytes * workers))
+    return max(1, min(wanted, fits))
 
-    Training: seeded shuffling and augmentation (``EpochSampler`` + ``SeededItems``), incomplete
-    last batch dropped (BatchNorm needs 2+ images). Evaluation: dataset order, every image once
-    (under DDP, ``DistributedSampler`` shards; ``predict_loader`` removes its padding).
+
+class DevicePrefetcher:
+    """Iterate ``loader`` and turn each batch into device tensors with ``transform(batch) -> (x, y)``.
+
+    On CUDA each batch is transformed on a side stream, and the next one is staged right after the
+    current one is handed out, i.e. after the caller has queued its step on the main stream: the
+    transfer and decoding of batch i+1 then overlap training step i instead of following it. The
+    tensors are recorded on the consuming stream, so the caching allocator never reuses them early.
     """
-    dist = dist or distributed.DistInfo()
-    if train:
-        sampler = EpochSampler(dataset, seed=seed, dist=dist)
-        dataset = SeededItems(dataset, seed)
-    else:
-        sampler = (
-            DistributedSampler(dataset, dist.world_size, dist.rank, shuffle=False) if dist.enabled else None
-        )
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=workers,
-        collate_fn=collate_fn,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None,
-        drop_last=train,
-        generator=torch.Generator().manual_seed(seed),  # worker base seeds, away from the global RNG
-    )
+
+    def __init__(
+        self, loader: Iterable, transform: Callable, device: str | torch.device, *, overlap: bool = True
+    ):
+        self.loader, self.transform, self.device = loader, transform, torch.device(device)
+        self.overlap = overlap and self.device.type == "cuda"
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        it = iter(self.loader)
+        stream = torch.cuda.Stream(self.device) if self.overlap else None
+
+        def stage():
+            batch = next(it)
+            if stream is None:
+                return self.transform(batch)
+            with torch.cuda.stream(stream):
+                return self.transform(batch)
+
+        try:
+            nxt = stage()
+        except StopIteration:
+            return
+        while True:
+            if stream is not None:
+                main = torch.cuda.current_stream(self.device)
+                main.wait_stream(stream)
+                for t in nxt:
+                    t.record_stream(main)
+            yield nxt
+            try:
+                nxt = stage()
+            except StopIteration:
+                return
 
 
 class DeviceLoader:
     """Batches ``(images (B, 3, S, S) float32 normalised, targets (B, C))`` on ``device``.
 
-    Wraps a ``DataLoader`` and the function that turns its host batches into device tensors; on CUDA
-    batch i+1 is staged on a side stream while step i runs (``data.gpu.DevicePrefetcher``).
-    ``len()`` is batches per epoch; ``sampler`` and ``batch_size`` are the DataLoader's.
+    Wraps a ``DataLoader`` and the function that turns its host batches into device tensors
+    (``DevicePrefetcher``). ``len()`` is batches per epoch; ``sampler`` and ``batch_size`` are the
+    DataLoader's; ``pipeline`` names the pipeline.
     """
 
     def __init__(
@@ -167,10 +230,15 @@ class DeviceLoader:
         device: torch.device,
         *,
         pipeline: str,
-        on_epoch: Callable[[int], None] | None = None,
+        skipping: SkipCorrupt | None = None,
     ):
-        self.loader, self.transform, self.device = loader, transform, device
-        self.pipeline, self.on_epoch = pipeline, on_epoch
+        self.loader, self.transform, self.device, self.pipeline = loader, transform, device, pipeline
+        self.skipping = skipping
+
+    @property
+    def skipped(self) -> int:
+        """Unreadable images replaced so far (with ``skip_corrupt``; 0 otherwise)."""
+        return 0 if self.skipping is None else int(self.skipping.skipped.value)
 
     @property
     def sampler(self):
@@ -187,65 +255,169 @@ class DeviceLoader:
         """Shuffle and augment as epoch ``epoch`` (training loaders)."""
         if isinstance(self.loader.sampler, EpochSampler):
             self.loader.sampler.set_epoch(epoch)
-        if self.on_epoch is not None:
-            self.on_epoch(epoch)
 
     def __iter__(self):
-        return iter(fast.DevicePrefetcher(self.loader, self.transform, self.device))
+        return iter(DevicePrefetcher(self.loader, self.transform, self.device))
 
 
-def build_loader(
-    dataset: CocoMultiLabel,
+def create_loader(
+    source,
     *,
-    pipeline: str,
+    pipeline: str = "auto",
     train: bool,
     batch_size: int,
     workers: int,
     device: torch.device,
     image_size: int,
     resize: int | None = None,
+    crop: str = "random",
     channels_last: bool = False,
     seed: int = 0,
     dist: distributed.DistInfo | None = None,
+    endless: bool = False,
+    prefetch_factor: int | None = None,
+    skip_corrupt: bool = False,
 ) -> DeviceLoader:
-    """A ``DeviceLoader`` over a COCO-format split with the chosen ``pipeline`` (see the module).
+    """A ``DeviceLoader`` over ``source`` with the chosen ``pipeline`` (see the module).
 
-    ``pil`` uses a copy of ``dataset`` with ``train_transform`` / ``test_transform`` at ``image_size``;
-    ``uint8`` and ``nvjpeg`` read ``dataset.image_paths`` and ``dataset.labels``.
+    ``source``: a ``CocoMultiLabel``, or anything with ``image_paths`` and ``labels`` (N, C) such as
+    ``data.ImageFiles``. ``pil`` uses a copy of a ``CocoMultiLabel`` (or ``data.PilImages``) with
+    ``train_transform`` / ``test_transform`` at ``image_size``.
+
+    Training: seeded shuffling and augmentation (``EpochSampler`` + ``SeededItems``), the incomplete
+    last batch dropped (BatchNorm needs 2+ images); ``endless=True`` runs on across epochs.
+    Evaluation: dataset order, every image once (under DDP, ``DistributedSampler`` shards;
+    ``steps.predict_loader`` removes its padding). ``prefetch_factor``: batches in flight per worker
+    (default 4, fewer where ``/dev/shm`` is small). ``skip_corrupt``: see ``SkipCorrupt`` (an image
+    that only nvJPEG's decoder refuses is decoded on the CPU; one no decoder reads stops the run).
     """
     pipeline = resolve_pipeline(pipeline, device)
     dist = dist or distributed.DistInfo()
-    on_epoch = None
     collate_fn = None
     if pipeline == "pil":
-        items = copy.copy(dataset)  # the caller's dataset keeps its own transform
-        items.transform = train_transform(image_size, resize) if train else test_transform(image_size)
+        pil_transform = train_transform(image_size, resize, crop) if train else test_transform(image_size)
+        if isinstance(source, CocoMultiLabel):
+            items = copy.copy(source)  # the caller's dataset keeps its own transform
+            items.transform = pil_transform
+        else:
+            items = PilImages(source.image_paths, source.labels, pil_transform)
 
         def transform(batch):
             return to_device(batch, device, channels_last)
 
-    elif pipeline == "uint8":
-        items = fast.JpegDecodeDataset.from_coco(dataset, image_size=image_size, train=train, resize=resize)
-        transform = fast.cpu_loader_transform(device, channels_last=channels_last)
-    elif pipeline == "nvjpeg":
-        items = fast.JpegBytesDataset.from_coco(dataset)
-        collate_fn = fast.collate_bytes
-        batch_transform = fast.GpuBatchTransform(
-            image_size, train=train, resize=resize, device=device, channels_last=channels_last
+        item_bytes = 4 * 3 * image_size**2
+    else:
+        kind = JpegDecodeDataset if pipeline == "uint8" else JpegBytesDataset
+        items = kind(
+            source.image_paths, source.labels, image_size=image_size, train=train, resize=resize, crop=crop
         )
-        transform = fast.gpu_loader_transform(batch_transform)
+        if pipeline == "uint8":
 
-        def on_epoch(epoch: int) -> None:
-            batch_transform.rng.seed(item_seed(seed, epoch, dist.rank))
+            def transform(batch):
+                x, y = batch
+                x = x.to(device, non_blocking=True)
+                x = normalize_batch(x, channels_last=channels_last)
+                return x, y.to(device, non_blocking=True)
 
-    loader = make_loader(
+            item_bytes = 3 * image_size**2
+        else:
+            collate_fn = collate_bytes
+            gpu = GpuBatchTransform(image_size, resize=resize, device=device, channels_last=channels_last)
+
+            def transform(batch):
+                data, y, paths, boxes, flips = batch
+                x = gpu(data, boxes=boxes if train else None, flips=flips, names=paths)
+                return x, y.to(device, non_blocking=True)
+
+            item_bytes = 200_000  # a COCO JPEG's bytes
+
+    skipping = None
+    if skip_corrupt:
+        items = skipping = SkipCorrupt(items)
+    if train:
+        sampler = EpochSampler(items, seed=seed, dist=dist, endless=endless)
+        items = SeededItems(items, seed)
+    else:
+        sampler = (
+            DistributedSampler(items, dist.world_size, dist.rank, shuffle=False) if dist.enabled else None
+        )
+    if workers > 0 and prefetch_factor is None:
+        prefetch_factor = shm_prefetch_factor(batch_size * item_bytes, workers)
+    loader = DataLoader(
         items,
-        batch_size,
-        train=train,
-        workers=workers,
-        device=device,
-        seed=seed,
-        dist=dist,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
         collate_fn=collate_fn,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        prefetch_factor=prefetch_factor if workers > 0 else None,
+        drop_last=train,
+        generator=torch.Generator().manual_seed(seed),  # worker base seeds, away from the global RNG
     )
-    return DeviceLoader(loader, transform, device, pipeline=pipeline, on_epoch=on_epoch)
+    return DeviceLoader(loader, transform, device, pipeline=pipeline, skipping=skipping)
+
+
+# ---------------------------------------------------------------------------------------------
+# A run's data, from its TrainConfig
+# ---------------------------------------------------------------------------------------------
+
+
+def data_root(config: TrainConfig) -> Path:
+    """``config.data``, else the default place: ``<data root>/coco`` or the embedded set (made if missing)."""
+    if config.data is not None:
+        return Path(config.data)
+    if config.dataset == "synthetic":
+        return ensure_synthetic()
+    return default_data_root() / "coco"
+
+
+def open_split(config: TrainConfig, split: str) -> CocoMultiLabel:
+    """One split of the run's dataset; a split without images is refused (``DatasetError``)."""
+    root = data_root(config)
+    dataset = CocoMultiLabel(root, split, image_size=config.image_size)
+    if len(dataset) == 0:
+        raise DatasetError(
+            f"split {split!r} under {root} has no labelled images; check --data and the split names"
+        )
+    return dataset
+
+
+def build_datasets(config: TrainConfig) -> tuple[CocoMultiLabel, CocoMultiLabel]:
+    """The training and validation splits; both must exist, hold images and name the same classes."""
+    train, val = open_split(config, config.train_split), open_split(config, config.val_split)
+    if list(train.categories) != list(val.categories):
+        raise DatasetError(
+            f"{config.train_split} and {config.val_split} under {data_root(config)} have different classes"
+        )
+    return train, val
+
+
+def loader_for(
+    config: TrainConfig,
+    dataset: CocoMultiLabel,
+    *,
+    train: bool,
+    device: torch.device,
+    dist: distributed.DistInfo | None = None,
+    batch_size: int | None = None,
+    workers: int | None = None,
+) -> DeviceLoader:
+    """``create_loader`` with the settings of ``config`` (pipeline, sizes, crop, workers, seed)."""
+    if batch_size is None:
+        batch_size = config.batch_size if train else config.eval_batch_size or 2 * config.batch_size
+    return create_loader(
+        dataset,
+        pipeline=config.pipeline,
+        train=train,
+        batch_size=batch_size,
+        workers=config.workers if workers is None else workers,
+        device=device,
+        image_size=config.image_size,
+        resize=config.resize,
+        crop=config.crop,
+        channels_last=config.channels_last,
+        seed=config.seed,
+        dist=dist,
+        skip_corrupt=config.skip_corrupt,
+    )

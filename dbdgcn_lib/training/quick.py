@@ -1,9 +1,10 @@
-"""A quick, seeded training run on the embedded dataset: a trained tiny model in seconds on a CPU.
+"""The notebooks' in-memory teaching runs: a trained tiny model in seconds on a CPU.
 
 The notebooks need a model that has *learned something* (activation maps that light up on the
 object, dynamic graphs that differ from image to image) without the full ``Trainer`` machinery and
 its minutes. ``quick_train`` decodes the synthetic images once into memory at a small side
-(96 px by default), then trains the tiny backbone with Adam and random horizontal flips::
+(96 px by default), then trains the tiny backbone with Adam and random horizontal flips, through
+the library's one ``steps.train_step``::
 
     run = quick_train("db_dgcn", epochs=3)          # about half a minute on one CPU core
     run.history[-1]["val_mAP"]                      # well above the random baseline
@@ -12,27 +13,42 @@ its minutes. ``quick_train`` decodes the synthetic images once into memory at a 
 Everything is seeded (initialisation, batch order, flips), so a run repeats exactly on the same
 machine and thread count. It runs on one CPU thread by default: for tensors this small a second
 thread gains little, and on a shared or busy CPU torch's thread pool can make a step many times
-slower. This is a teaching run, not the paper's recipe (``training.Trainer`` with a preset is).
+slower. Independent runs (an ablation's variants and seeds) go to one worker process per core with
+``quick_train_many``. This is a teaching run, not the paper's recipe (``Trainer`` with a preset is).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from dbdgcn_lib.data import CocoMultiLabel, ensure_synthetic, test_transform
+from dbdgcn_lib.data import CocoMultiLabel, ensure_synthetic, read_generator, test_transform
 from dbdgcn_lib.graph import cooccurrence, static_adjacency
 from dbdgcn_lib.metrics import multilabel_metrics
-from dbdgcn_lib.models import MultiLabelGCN, build_model
-from dbdgcn_lib.utils import seed_everything
+from dbdgcn_lib.models import (
+    ModelConfig,
+    MultiLabelGCN,
+    attach_cooccurrence_prior,
+    build_model,
+    uses_cooccurrence_prior,
+)
+from dbdgcn_lib.paths import default_runs_root
+from dbdgcn_lib.training.checkpoint import checksum
+from dbdgcn_lib.training.steps import forward_scores, train_step
+from dbdgcn_lib.utils import atomic_write, seed_everything
 
-__all__ = ["QuickRun", "SplitTensors", "quick_train", "split_tensors"]
+__all__ = ["QuickRun", "SplitTensors", "quick_train", "quick_train_many", "split_tensors"]
 
 
 @contextlib.contextmanager
@@ -87,8 +103,8 @@ def split_tensors(
 class QuickRun:
     """What ``quick_train`` returns: the trained ``model`` (in eval mode), its ``class_names``, the
     training label statistics ``nums`` / ``counts``, the static prior ``adjacency`` it was given
-    (None for ``resnet`` and the learned graph), and ``history`` (one dict per epoch:
-    ``epoch``, ``loss``, ``val_mAP``)."""
+    (None for ``resnet`` and the learned graph), and ``history`` (one dict per epoch: ``epoch``,
+    ``loss`` (training), ``val_loss``, ``val_mAP``)."""
 
     model: MultiLabelGCN
     class_names: list[str]
@@ -99,6 +115,7 @@ class QuickRun:
     adjacency: np.ndarray | None
     history: list[dict] = field(default_factory=list)
     threads: int | None = 1
+    outputs: dict[str, dict] = field(default_factory=dict, repr=False)
 
     def tensors(self, split: str) -> SplitTensors:
         """The images and targets of ``split`` at this run's image size."""
@@ -108,16 +125,24 @@ class QuickRun:
     def predict(self, images, batch_size: int = 128) -> dict[str, torch.Tensor]:
         """The model's outputs with intermediates for a split name or an (N, 3, S, S) tensor,
         concatenated over batches: ``logits``, ``s_r``, ``s_m``, ``activation_maps``,
-        ``dynamic_adjacency``, ``category_features`` (entries the variant lacks are None)."""
+        ``dynamic_adjacency``, ``category_features`` (entries the variant lacks are None). A split's
+        outputs are computed once and kept (``outputs``)."""
+        if isinstance(images, str) and images in self.outputs:
+            return self.outputs[images]
         x = self.tensors(images).images if isinstance(images, str) else images
         self.model.eval()
         parts: dict[str, list] = {}
         with _threads(self.threads):
             for start in range(0, len(x), batch_size):
-                out = self.model(x[start : start + batch_size], return_intermediates=True)
+                out = forward_scores(
+                    self.model, x[start : start + batch_size], amp="none", intermediates=True
+                )
                 for key, value in out.items():
                     parts.setdefault(key, []).append(value)
-        return {k: None if v[0] is None else torch.cat(v) for k, v in parts.items()}
+        result = {k: None if v[0] is None else torch.cat(v) for k, v in parts.items()}
+        if isinstance(images, str):
+            self.outputs[images] = result
+        return result
 
     def evaluate(self, split: str = "val") -> dict:
         """``multilabel_metrics`` of the final score s on ``split`` (percent)."""
@@ -137,40 +162,51 @@ def quick_train(
     backbone: str = "tiny",
     tau: float = 0.4,
     p: float = 0.2,
+    convention: str = "paper",
     train_images: int | None = None,
     seed: int = 0,
     threads: int | None = 1,
     verbose: bool = False,
+    cache: bool | str | os.PathLike = False,
     **switches,
 ) -> QuickRun:
     """Train ``variant`` on the embedded set's ``train`` split for ``epochs`` and return a ``QuickRun``.
 
-    Adam at ``lr`` on every parameter, BCE with logits on the final score, random horizontal flips,
-    batches of ``batch_size`` (the last incomplete one dropped: BatchNorm needs 2+ images). The
-    co-occurrence prior (``static_adjacency(nums, counts, tau, p)`` of the training labels) is set
-    whenever the variant uses it. ``train_images`` trains on the first N images only; ``switches``
-    go to ``build_model`` (e.g. ``aux_branch=False``). ``threads``: torch threads during the run
-    (None leaves torch's setting alone). ``verbose`` prints one line per epoch.
+    Adam at ``lr`` on every parameter, BCE with logits on the final score (``steps.train_step``, no
+    clipping), random horizontal flips, batches of ``batch_size`` (the last incomplete one dropped:
+    BatchNorm needs 2+ images). The co-occurrence prior (``static_adjacency(nums, counts, tau, p,
+    convention)`` of the training labels) is set whenever the variant uses it. ``train_images``
+    trains on the first N images only; ``switches`` go to ``build_model`` (e.g. ``aux_branch=False``).
+    ``threads``: torch threads during the run (None leaves torch's setting alone). ``verbose`` prints
+    one line per epoch. ``cache``: a folder (True: ``<runs>/quick``) where the trained run is kept,
+    keyed by every argument and the dataset's generator record, so that another notebook asking for
+    the same run loads it instead of training it again (the same weights and history).
     """
     if epochs < 1 or batch_size < 2:
         raise ValueError("epochs must be >= 1 and batch_size >= 2")
     root = ensure_synthetic() if root is None else Path(root)
+    settings = dict(variant=variant, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr)
+    settings.update(embed_dim=embed_dim, backbone=backbone, tau=tau, p=p, convention=convention, seed=seed)
+    settings.update(train_images=train_images, switches=switches)
+    cache_file = _cache_file(cache, root, settings)
+    if cache_file is not None and cache_file.is_file():
+        run = _load_cached(cache_file, root, threads)
+        if run is not None:
+            if verbose:
+                print(f"loaded the trained run from {cache_file}")
+            return run
     train = split_tensors(root, "train", image_size, train_images)
     val = split_tensors(root, "val", image_size)
     class_names = list(train.dataset.categories)
     n_train = len(train.images)
     if n_train < batch_size:
         raise ValueError(f"{n_train} training images make no full batch of {batch_size}")
-    nums, counts = cooccurrence(train.targets.numpy().astype(np.uint8))
-    if variant != "resnet":
-        switches.setdefault("embed_dim", embed_dim)
+    labels = train.targets.numpy().astype(np.uint8)
+    nums, counts = cooccurrence(labels)
     with _threads(threads):
         seed_everything(seed)
-        model = build_model(variant, len(class_names), backbone, False, **switches)
-        adjacency = None
-        if variant != "resnet" and model.config.static_graph == "cooccurrence":
-            adjacency = static_adjacency(nums, counts, tau=tau, p=p)
-            model.set_static_adjacency(adjacency)
+        model = build_model(variant, len(class_names), backbone, False, embed_dim=embed_dim, **switches)
+        adjacency = attach_cooccurrence_prior(model, labels, tau=tau, p=p, convention=convention)
         run = QuickRun(model, class_names, image_size, root, nums, counts, adjacency, threads=threads)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         generator = torch.Generator().manual_seed(seed)
@@ -183,20 +219,127 @@ def quick_train(
                 x, y = train.images[idx], train.targets[idx]
                 flip = torch.rand(len(idx), generator=generator) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(3), x)
-                loss = F.binary_cross_entropy_with_logits(model(x)["logits"], y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss = train_step(model, (x, y), optimizer, amp="none", grad_clip=None)
                 total, steps = total + loss.item(), steps + 1
             model.eval()
-            probs = run.predict(val.images)["logits"].sigmoid().numpy()
+            logits = run.predict(val.images)["logits"]
             row = {
                 "epoch": epoch + 1,
                 "loss": total / steps,
-                "val_mAP": multilabel_metrics(probs, val.targets.numpy())["mAP"],
+                "val_loss": F.binary_cross_entropy_with_logits(logits, val.targets).item(),
+                "val_mAP": multilabel_metrics(logits.sigmoid().numpy(), val.targets.numpy())["mAP"],
             }
             run.history.append(row)
             if verbose:
-                print(f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  val mAP {row['val_mAP']:.1f}")
+                print(
+                    f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  val loss {row['val_loss']:.4f}  "
+                    f"val mAP {row['val_mAP']:.1f}"
+                )
     model.eval()
+    if cache_file is not None:
+        _save_cached(cache_file, run, settings)
     return run
+
+
+def _cache_file(cache, root: Path, settings: dict) -> Path | None:
+    if cache is False or cache is None:
+        return None
+    folder = default_runs_root() / "quick" if cache is True else Path(cache)
+    record = read_generator(root)  # the dataset's identity (version, size, seed), when it is generated
+    key = json.dumps({**settings, "data": record and {k: record.get(k) for k in ("version", "size", "seed")}})
+    return folder / f"{settings['variant']}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+
+
+def _save_cached(path: Path, run: QuickRun, settings: dict) -> None:
+    state = {
+        "format": "dbdgcn-quick-run-1",
+        "settings": json.dumps(settings),
+        "model_config": run.model.config.to_dict(),
+        "model": run.model.state_dict(),
+        "history": run.history,
+    }
+    state["checksum"] = checksum(state)
+    with atomic_write(path, "wb") as f:
+        torch.save(state, f)
+
+
+def _load_cached(path: Path, root: Path, threads: int | None) -> QuickRun | None:
+    """The run kept at ``path``, or None when the file is unreadable or damaged (it is then retrained)."""
+    try:
+        state = torch.load(path, weights_only=True)
+    except Exception:  # noqa: BLE001 - a damaged cache file is retrained, never trusted
+        return None
+    if not isinstance(state, dict) or state.get("checksum") != checksum(state):
+        return None
+    settings = json.loads(state["settings"])
+    model = MultiLabelGCN(ModelConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    train = split_tensors(root, "train", settings["image_size"], settings["train_images"])
+    labels = train.targets.numpy().astype(np.uint8)
+    nums, counts = cooccurrence(labels)
+    adjacency = None
+    if uses_cooccurrence_prior(model):
+        adjacency = static_adjacency(
+            nums, counts, tau=settings["tau"], p=settings["p"], convention=settings["convention"]
+        )
+    run = QuickRun(
+        model, list(train.dataset.categories), settings["image_size"], root, nums, counts, adjacency
+    )
+    run.history, run.threads = list(state["history"]), threads
+    return run
+
+
+def _train_and_predict(job: dict) -> QuickRun:
+    """One job of ``quick_train_many`` (in a worker process): train, then predict the asked splits."""
+    job = dict(job)
+    splits = job.pop("predict", ())
+    run = quick_train(**job)
+    for split in splits:
+        run.predict(split)
+    return run
+
+
+def default_workers() -> int:
+    """Worker processes for independent runs: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def quick_train_many(
+    jobs: list[dict], *, workers: int | None = None, predict: tuple[str, ...] = (), progress: bool = False
+) -> list[QuickRun]:
+    """Run independent ``quick_train`` jobs (keyword dicts, e.g. ``{"variant": "resnet", "seed": 1}``)
+    in ``workers`` processes (default: the cores available), one thread each, and return their
+    ``QuickRun``s in the order of ``jobs``, with the ``predict`` splits' outputs already computed.
+
+    Every run is seeded and runs on one thread, so the results equal running the jobs one after
+    another with ``threads=1`` (the test suite checks it). ``workers=1`` runs them here, in order.
+    """
+    jobs = [{"threads": 1, **job, "predict": tuple(predict)} for job in jobs]
+    workers = min(len(jobs), default_workers() if workers is None else workers)
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
+    bar = tqdm(total=len(jobs), desc="runs", disable=not progress)
+    if workers == 1:
+        runs = []
+        for job in jobs:
+            runs.append(_train_and_predict(job))
+            bar.update()
+        bar.close()
+        return runs
+    # Workers start from a clean process (forkserver; spawn where there is none): a fork of a process
+    # whose thread pools have run can hang in the child.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(["dbdgcn_lib.training.quick"])
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(_train_and_predict, job) for job in jobs]
+        for future in as_completed(futures):
+            future.result()  # an error surfaces here, with its own message
+            bar.update()
+    bar.close()
+    return [future.result() for future in futures]
