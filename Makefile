@@ -4,7 +4,8 @@
 #                   (LAB_ARGS="--no-browser --port=8890" passes options to jupyter lab)
 #   make test       create .venv, install, ruff, the test suite, then every notebook through nbval
 #                   (PYTEST_ARGS="-m 'not browser'" passes options to the test-suite run)
-#   make notebooks  execute notebooks/NN_*.ipynb in order, in place, headless, in smoke mode, timed
+#   make notebooks  execute notebooks/NN_*.ipynb in order, in place, headless, in full mode, timed
+#                   (SMOKE=1: the short version CI runs)
 #   make data       generate the embedded synthetic dataset in data/synthetic (if missing)
 #   make clean      remove caches and the generated synthetic data (keeps .venv, runs/ and data/coco;
 #                   `make distclean` also removes .venv)
@@ -24,7 +25,8 @@ PYTEST_ARGS ?=
 # Run tools from the venv with its bin/ first on PATH: the `python3` kernelspec that ipykernel
 # installs calls plain `python`, so notebooks must find the venv's interpreter through PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
-SMOKE := DBDGCN_SMOKE=1
+SMOKE_ENV := DBDGCN_SMOKE=1
+SMOKE ?=
 
 # jupyter refuses to start as root without --allow-root (containers, CI, rented GPU boxes).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
@@ -33,7 +35,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 .PHONY: help install lab test lint notebooks data clean distclean
 
 help:
-	@sed -n '1,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,14p' Makefile | sed 's/^# \{0,1\}//'
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.10 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
@@ -53,6 +55,7 @@ $(SYNTHETIC)/generator.json: | $(STAMP)
 data: $(SYNTHETIC)/generator.json
 
 lab: $(STAMP) $(SYNTHETIC)/generator.json
+	$(RUN) jupyter trust notebooks/[0-9][0-9]_*.ipynb >/dev/null  # the course's own notebooks: show saved widgets
 	$(RUN) jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_ARGS)
 
 lint: $(STAMP)
@@ -60,16 +63,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(RUN) $(SMOKE) python -m pytest -q --durations=10 $(PYTEST_ARGS) tests
+	$(RUN) $(SMOKE_ENV) python -m pytest -q --durations=10 $(PYTEST_ARGS) tests
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-		echo "$(RUN) $(SMOKE) python -m pytest -q --nbval-lax --nbval-current-env notebooks/"; \
-		$(RUN) $(SMOKE) python -m pytest -q --nbval-lax --nbval-current-env notebooks/; \
+		echo "$(RUN) $(SMOKE_ENV) python -m pytest -q --nbval-lax --nbval-current-env notebooks/"; \
+		$(RUN) $(SMOKE_ENV) python -m pytest -q --nbval-lax --nbval-current-env notebooks/; \
 	else \
 		echo "no notebooks in notebooks/ yet: nbval step skipped"; \
 	fi
 
-notebooks: $(STAMP)
-	$(RUN) $(SMOKE) python scripts/run_notebooks.py
+notebooks: $(STAMP) $(SYNTHETIC)/generator.json
+	$(RUN) python scripts/run_notebooks.py $(if $(filter 1 true yes,$(SMOKE)),--smoke,)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build dist $(SYNTHETIC) data/synthetic-* runs/notebook*

@@ -19,8 +19,12 @@ _TRUE = {"1", "true", "yes", "on"}
 
 
 def smoke_mode() -> bool:
-    """True under CI (``CI``) or when ``DBDGCN_SMOKE`` is set to 1/true: notebooks run their short version."""
-    return any(os.environ.get(name, "").strip().lower() in _TRUE for name in ("CI", "DBDGCN_SMOKE"))
+    """Whether notebooks run their short version: ``DBDGCN_SMOKE`` when it is set (1/true or 0/false),
+    else True under CI (``CI`` set to a true value)."""
+    explicit = os.environ.get("DBDGCN_SMOKE", "").strip().lower()
+    if explicit:
+        return explicit in _TRUE
+    return os.environ.get("CI", "").strip().lower() in _TRUE
 
 
 def notebook_mode(smoke: bool | None = None) -> bool:
@@ -29,6 +33,13 @@ def notebook_mode(smoke: bool | None = None) -> bool:
     smoke = smoke_mode() if smoke is None else bool(smoke)
     print(f"mode: {'smoke' if smoke else 'full'}")
     return smoke
+
+
+def course_run(smoke: bool) -> dict:
+    """The keyword arguments of the course's one quick DB-DGCN run (``training.quick_train``), shared by
+    notebooks 02, 03 and 05: the first to run it trains it, the others load it from the run cache."""
+    sizes = {"image_size": 96, "epochs": 2} if smoke else {"image_size": 128, "epochs": 8}
+    return {"variant": "db_dgcn", "seed": 0, "cache": True, **sizes}
 
 
 class CheckCannotFail(AssertionError):

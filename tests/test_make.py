@@ -72,6 +72,7 @@ def test_lab_generates_missing_data_then_starts_jupyter(tmp_path):
     out = dry_run(root, "lab", "LAB_ARGS=--no-browser --port=9999")
     assert "python -m dbdgcn_lib data synthetic --root data/synthetic" in out
     assert "jupyter lab notebooks/" in out and out.rstrip().endswith("--no-browser --port=9999")
+    assert "jupyter trust notebooks/" in out  # saved widget views show in the course's notebooks
     (root / "data" / "synthetic").mkdir(parents=True)
     (root / "data" / "synthetic" / "generator.json").write_text("{}")
     assert "data synthetic" not in dry_run(root, "lab")
@@ -100,7 +101,7 @@ def test_run_notebooks_executes_in_order_and_reports(tmp_path):
     nbformat.write(tiny_notebook("raise SystemExit('not part of the series')"), folder / "scratch.ipynb")
     env = {k: v for k, v in os.environ.items() if k != "DBDGCN_SMOKE"}
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "run_notebooks.py"), "--dir", str(folder)],
+        [sys.executable, str(REPO / "scripts" / "run_notebooks.py"), "--smoke", "--dir", str(folder)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -32,7 +32,13 @@ def test_check_prints_verdict_and_difference(capsys):
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [({"CI": "true"}, True), ({"DBDGCN_SMOKE": "1"}, True), ({"DBDGCN_SMOKE": "0"}, False), ({}, False)],
+    [
+        ({"CI": "true"}, True),
+        ({"DBDGCN_SMOKE": "1"}, True),
+        ({"DBDGCN_SMOKE": "0"}, False),
+        ({"CI": "true", "DBDGCN_SMOKE": "0"}, False),  # an explicit full run wins
+        ({}, False),
+    ],
 )
 def test_smoke_mode_follows_environment(monkeypatch, env, expected):
     monkeypatch.delenv("CI", raising=False)

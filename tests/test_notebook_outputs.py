@@ -1,0 +1,116 @@
+"""The notebooks as committed are the full run a student gets from ``make lab``, and their text agrees
+with their outputs.
+
+- Every notebook was executed in full mode: the first line it prints is ``mode: full``, every code
+  cell ran once, in order, and no output holds an error or a traceback.
+- A number the text quotes comes from a run or is a fact. Every decimal number (``65.1``, ``0.33``)
+  and every number with a thousands separator (``1,033``) in a markdown cell, outside code spans and
+  formulas, must be printed by one of the notebook's cells, or be one of the facts below (the
+  paper's tables, the recipes, the datasets' sizes): never a number copied by hand from an output,
+  which would drift when the notebook is run again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from dbdgcn_lib.metrics import PAPER_TABLE1, PAPER_TABLE2
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?![\w,]\d)")
+CODE_OR_MATH = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|<[^>]+>|\]\([^)]*\)", re.DOTALL)
+
+
+def _paper_numbers() -> set[str]:
+    values = [v for table in (PAPER_TABLE1, PAPER_TABLE2) for row in table.values() for v in row.values()]
+    return {f"{v:.1f}" for v in values}
+
+
+#: Numbers that are facts, not results of a run: the paper's tables and the results reported by
+#: ADD-GCN's and ML-GCN's authors, the recipes' settings, COCO 2014's and ImageNet's sizes, the
+#: embedded dataset's design, and standard constants.
+FACTS = _paper_numbers() | {
+    # reported results: ADD-GCN 84.2, ML-GCN 83.0, ResNet-101 GMP 81.9 (mAP at 448 px)
+    "84.2", "83.0", "81.9",
+    # recipes (paper, ADD-GCN, the course's presets), thresholds, slopes and scales
+    "0.5", "0.05", "0.005", "0.1", "0.4", "0.2", "0.9", "0.25", "0.75", "0.875", "0.66", "0.3", "0.7",
+    "1.0", "0.01", "0.001", "0.0001", "10.0", "2.0", "4.0", "0.6", "0.8",
+    # COCO 2014 (ML-GCN's counts after dropping unlabelled images) and ImageNet
+    "82,081", "40,137", "82,783", "40,504", "45,174", "122,218", "1,000", "1,281,167",
+    # sizes of the models (parameter counts computed in the notebooks are printed there)
+    "44,549,160", "42,500,160",
+    # the embedded dataset's design: 2,000 train / 500 val / 300 rare / 500 plain images
+    "2,000", "10,000",
+    # ImageNet normalisation and other constants
+    "0.485", "0.456", "0.406", "0.229", "0.224", "0.225", "2.9", "3.14", "2.718", "0.693",
+}  # fmt: skip
+
+
+def _cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def _output_text(cell: dict) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            parts.append("".join(out["text"]))
+        elif out["output_type"] in ("execute_result", "display_data"):
+            data = out.get("data", {})
+            for kind in ("text/plain", "text/markdown", "text/html"):
+                if kind in data:
+                    parts.append("".join(data[kind]))
+        elif out["output_type"] == "error":
+            parts.append("\n".join(out.get("traceback", [])))
+    return "\n".join(parts)
+
+
+def _printed(cells: list[dict]) -> str:
+    return "\n".join(_output_text(c) for c in cells if c["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_stored_outputs_are_a_full_run_without_errors(path):
+    cells = [c for c in _cells(path) if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    counts = [c["execution_count"] for c in cells]
+    assert None not in counts, f"{path.name}: cells without an execution count (not run)"
+    assert counts == sorted(counts) and len(set(counts)) == len(counts), f"{path.name}: not one run in order"
+    first = next(
+        "".join(o["text"]) for c in cells for o in c.get("outputs", []) if o["output_type"] == "stream"
+    )
+    assert first.splitlines()[0] == "mode: full", (
+        f"{path.name}: first printed line is {first.splitlines()[0]!r}"
+    )
+    for cell in cells:
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", f"{path.name}: an error output in cell {counts}"
+        assert "Traceback (most recent call last)" not in _output_text(cell), path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_numbers_in_the_text_are_printed_by_a_cell_or_are_facts(path):
+    cells = _cells(path)
+    printed = _printed(cells)
+    unbacked = []
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] != "markdown":
+            continue
+        text = CODE_OR_MATH.sub(" ", "".join(cell["source"]))
+        for number in NUMBER.findall(text):
+            if number not in FACTS and number not in printed:
+                unbacked.append(f"cell {index}: {number}")
+    assert not unbacked, (
+        f"{path.name}: numbers in the text that no cell prints (print them, or quote the cell's output "
+        f"in a printed sentence): {', '.join(unbacked)}"
+    )
+
+
+def test_the_number_pattern():
+    text = "mAP 65.1 on 1,033 labels, 3 epochs, version 2.14.1, `0.37` in code, $0.5$ in math, item 1, 2"
+    found = NUMBER.findall(CODE_OR_MATH.sub(" ", text))
+    assert found == ["65.1", "1,033"]
