@@ -79,20 +79,25 @@ def main() -> int:
         "--large", action="append", default=[], metavar="KEY=VALUE",
         help="change a setting of paper_large, e.g. --large warmup_epochs=5 --large lr_head=1.41",
     )  # fmt: skip
+    parser.add_argument(
+        "--paper", action="append", default=[], metavar="KEY=VALUE",
+        help="change a setting of paper, e.g. --paper batch_size=4 --paper lr_head=0.111",
+    )  # fmt: skip
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     recipes = args.recipes.split(",")
-    large = parse_assignments(args.large)
+    changes = {"paper": parse_assignments(args.paper), "paper_large": parse_assignments(args.large)}
     root = str(ensure_synthetic())
     jobs = [
-        (recipe, seed, args.epochs, args.image_size, root, large if recipe == "paper_large" else {})
+        (recipe, seed, args.epochs, args.image_size, root, changes.get(recipe, {}))
         for recipe in recipes
         for seed in seeds
     ]
     workers = args.workers or len(os.sched_getaffinity(0))
     print(f"{len(jobs)} runs of {args.epochs} epochs at {args.image_size} px, {workers} worker process(es)")
-    if large:
-        print("paper_large with " + ", ".join(f"{k}={v}" for k, v in large.items()))
+    for recipe, changed in changes.items():
+        if changed and recipe in recipes:
+            print(f"{recipe} with " + ", ".join(f"{k}={v}" for k, v in changed.items()))
     start = time.perf_counter()
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:

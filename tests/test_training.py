@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -255,3 +256,49 @@ def test_make_sgd_leaves_the_callers_groups_alone_and_states_match():
     plain_state = plain.state_dict()
     plain.load_state_dict(fused.state_dict())  # no missing or extra keys
     assert plain_state["param_groups"][0]["momentum"] == 0.9 and plain_state["state"].keys() == {0}
+
+
+def test_cuda_graphs_fall_back_cleanly_without_cuda(tiny_root, first_epoch, capsys):
+    """On the CPU the CUDA-graph option says so in one line and trains exactly as without it."""
+    trainer = Trainer(tiny_config(tiny_root, cuda_graphs=True), progress=False, verbose=True)
+    assert "training without CUDA graphs" in capsys.readouterr().out
+    assert trainer.cuda_graphs is False and trainer.net is trainer.model
+    trainer.fit()
+    assert_same_weights(trainer.model.state_dict(), load_checkpoint(first_epoch / "last.pt")["model"])
+
+
+def test_a_timing_run_prints_its_coco_estimate(tiny_root, capsys):
+    from dbdgcn_lib.training import coco_run_hours
+
+    config = tiny_config(tiny_root, limit_train_batches=3, limit_val_batches=2, eval_batch_size=4)
+    history = Trainer(config, progress=False, verbose=True).fit()
+    row = history[-1]
+    assert row["train_loss"] > 0 and row["eval_img_per_s"] > 0 and row["steady_img_per_s"] > 0
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    hours = coco_run_hours(row["steady_img_per_s"], row["eval_img_per_s"])
+    assert printed.startswith("50 COCO 2014 epochs (db_dgcn, tiny, 64 px, batch 8)")
+    assert f": {hours:.2f} h" in printed
+
+
+def test_the_schedule_warms_up_then_drops_at_the_milestones():
+    from dbdgcn_lib.training.steps import lr_factor
+
+    factor = [
+        lr_factor(s, steps_per_epoch=4, milestones=(2, 3), gamma=0.1, warmup_epochs=1.5) for s in range(16)
+    ]
+    np.testing.assert_allclose(factor[:6], [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1.0])  # 6 warm-up steps
+    np.testing.assert_allclose(factor[6:8], [1.0, 1.0])
+    np.testing.assert_allclose(factor[8:12], [0.1] * 4)  # after epoch 2
+    np.testing.assert_allclose(factor[12:], [0.01] * 4)  # after epoch 3
+    plain = [lr_factor(s, steps_per_epoch=4, milestones=(2,), gamma=0.5) for s in range(12)]
+    assert plain == [1.0] * 8 + [0.5] * 4  # no warm-up: the MultiStepLR rule, per step
+
+
+def test_a_resume_continues_the_warm_up_where_it_stopped(tiny_root, first_epoch, tmp_path):
+    config = tiny_config(tiny_root, warmup_epochs=1.5, epochs=2)
+    straight = fit(config, tmp_path / "straight")
+    stopped = fit(dataclasses.replace(config, epochs=1), tmp_path / "stopped")
+    resumed = fit(config, tmp_path / "stopped", resume=True)
+    assert stopped.step == len(stopped.train_loader) and resumed.step == straight.step
+    assert [r["lr_head"] for r in straight.history] == [r["lr_head"] for r in resumed.history]
+    assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())

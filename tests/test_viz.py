@@ -388,6 +388,64 @@ def test_metrics_table_no_winner_by_default_bold_on_request_and_dashes_missing()
     assert cells[(2, 0)].get_text().get_fontweight() != "bold"
 
 
+def test_per_class_ap_bars_sorted_by_the_first_series_with_prevalence_ticks():
+    ap = {"val": [0.5, 0.9, np.nan, 0.7], "plain": [0.4, 0.8, np.nan, 0.2]}
+    fig = viz.per_class_ap_bars(ap, NAMES, prevalence={"val": [0.1, 0.2, 0.3, 0.4]})
+    ax = fig.axes[0]
+    ticks = sorted(ax.get_yticklabels(), key=lambda t: -t.get_position()[1])  # top to bottom
+    assert [t.get_text() for t in ticks] == ["b", "d", "a", "c"]  # by val's AP, NaN (no positives) last
+    widths = [p.get_width() for p in ax.patches]
+    assert widths == pytest.approx([90, 70, 50, 0, 80, 20, 40, 0])  # val's bars, then plain's, in row order
+    (ticks_line,) = ax.get_lines()
+    assert list(ticks_line.get_xdata()) == pytest.approx([20, 40, 10, 30])  # prevalence of b, d, a, c
+    legend = {t.get_text() for t in ax.get_legend().get_texts()}
+    assert legend == {"val", "plain", "random scores (prevalence)"}
+    assert ax.get_xlabel() == "AP (%)"
+    with pytest.raises(ValueError, match="prevalence names series"):
+        viz.per_class_ap_bars(ap, NAMES, prevalence={"rare": [0.1] * 4})
+    with pytest.raises(ValueError, match="one value per class"):
+        viz.per_class_ap_bars({"val": [0.5, 0.9]}, NAMES)
+
+
+def test_worst_mistakes_by_hand():
+    scores = np.array([[0.9, 0.2, 0.6], [0.1, 0.8, 0.95], [0.4, 0.3, 0.05]])
+    targets = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    # absent labels, highest score first; present labels, lowest score first
+    assert viz.worst_mistakes(scores, targets, k=3) == [(1, 2, 0.95), (0, 2, 0.6), (0, 1, 0.2)]
+    missed = [(2, 1, 0.3), (2, 0, 0.4), (1, 1, 0.8), (0, 0, 0.9)]
+    assert viz.worst_mistakes(scores, targets, "missed", k=10) == missed
+    first_column = np.zeros((3, 3), dtype=bool)
+    first_column[:, 0] = True
+    assert viz.worst_mistakes(scores, targets, "missed", among=first_column) == [(2, 0, 0.4), (0, 0, 0.9)]
+    one_each = viz.worst_mistakes(scores, targets, "missed", per_class=1)
+    assert one_each == [(2, 1, 0.3), (2, 0, 0.4)]  # the worst missed label of each class
+    ties = viz.worst_mistakes(torch.full((2, 2), 0.5), torch.zeros(2, 2), k=4)
+    assert [(i, c) for i, c, _ in ties] == [(0, 0), (0, 1), (1, 0), (1, 1)]  # image order, then class order
+    with pytest.raises(ValueError, match="kind must be one of"):
+        viz.worst_mistakes(scores, targets, "wrong")
+    with pytest.raises(ValueError, match="among has shape"):
+        viz.worst_mistakes(scores, targets, among=first_column[:2])
+
+
+def test_mistakes_gallery_overlays_the_mistaken_class_map_and_lists_the_truth():
+    images = torch.rand(2, 3, 16, 16)
+    maps = torch.randn(2, 4, 2, 2)
+    mistakes = [(5, 1, 0.9), (7, 3, 0.8)]
+    fig = viz.mistakes_gallery(images, maps, mistakes, NAMES, truths=[[1, 0, 1, 0], [0, 1, 0, 0]])
+    first, second, colour_bar = fig.axes
+    assert first.get_title() == "image 5: b 0.9\n(predicted, absent)"
+    assert first.get_xlabel() == "true: a, c" and second.get_xlabel() == "true: b"
+    overlay = first.get_images()[1].get_array()
+    assert np.allclose(overlay, torch.sigmoid(maps[0, 1]).numpy())  # the map of class b, as sigma(M)
+    assert np.allclose(second.get_images()[1].get_array(), torch.sigmoid(maps[1, 3]).numpy())
+    assert first.get_images()[1].get_extent() == [-0.5, 15.5, 15.5, -0.5]  # over the whole image
+    assert colour_bar.get_ylabel().startswith("\u03c3(M)")
+    missed = viz.mistakes_gallery(images, maps, [(5, 1, 0.9), (7, 3, 0.000123)], NAMES, kind="missed")
+    assert missed.axes[1].get_title() == "image 7: d 0.00012\n(present, missed)"
+    with pytest.raises(ValueError, match="one image and one"):
+        viz.mistakes_gallery(images[:1], maps, mistakes, NAMES)
+
+
 # ----------------------------------------------------------------------------------------------------
 # export
 
@@ -422,6 +480,10 @@ def _every_figure():
         "training_curves": lambda: viz.training_curves([{"epoch": 1, "loss": 0.5, "val_loss": 0.6}]),
         "residual_vs_plain": lambda: viz.residual_vs_plain({"plain": [1.0, 0.9]}),
         "param_bars": lambda: viz.param_bars({"x": 1_000_000}),
+        "per_class_ap_bars": lambda: viz.per_class_ap_bars({"val": [0.5, 0.9, 0.1, 0.7]}, NAMES),
+        "mistakes_gallery": lambda: viz.mistakes_gallery(
+            image[None], torch.randn(1, 4, 3, 3), [(0, 1, 0.9)], NAMES
+        ),
     }
 
 
@@ -434,6 +496,7 @@ NOT_FIGURES = {
     "save_figure",
 }
 NOT_FIGURES |= {"threshold_sweep_data", "ImageExplorer", "LabelGraphExplorer", "ThresholdExplorer"}
+NOT_FIGURES |= {"worst_mistakes"}
 
 
 def test_every_figure_function_is_covered_by_the_export_test():
@@ -472,6 +535,7 @@ def test_viz_exports_every_public_name_and_no_module_imports_private_names():
         "VizFigure", "activation_maps_overlay", "adjacency_pair", "cooccurrence_heatmap", "feature_maps",
         "figure_to_png", "graph_layout", "image_to_array", "label_graph", "label_graph_data",
         "metrics_table_figure", "param_bars", "pr_curves", "residual_vs_plain", "save_figure", "show_images",
+        "mistakes_gallery", "per_class_ap_bars", "worst_mistakes",
         "threshold_sweep", "threshold_sweep_data", "training_curves",
         "ImageExplorer", "LabelGraphExplorer", "ThresholdExplorer",
     }  # fmt: skip
@@ -736,3 +800,17 @@ def test_label_graph_groups_accept_three_forms_and_reject_unknown_names():
         widgets._group_members(["x", "y"], NAMES)
     with pytest.raises(ValueError, match="not a mix"):
         widgets._group_members({"a": "x", "left": ["b"]}, NAMES)
+
+
+@needs_widgets
+def test_label_graph_explorer_switches_to_ml_gcn_codes_direction(small_pngs):
+    ex = widgets.LabelGraphExplorer(NUMS, COUNTS, NAMES, tau=0.6)
+    paper_edges = {(u, v) for u, v in ex.graph.edges}
+    paper_png = ex.png
+    ex.convention.value = "ml_gcn_code"
+    code_edges = {(u, v) for u, v in ex.graph.edges}
+    assert code_edges == {(v, u) for u, v in paper_edges} and code_edges != paper_edges  # the transpose
+    np.testing.assert_allclose(
+        ex.adjacency, static_adjacency(NUMS, COUNTS, tau=0.6, p=0.2, convention="ml_gcn_code")
+    )
+    assert ex.png != paper_png and any("ml_gcn_code" in ax.get_title() for ax in ex.figure.axes)

@@ -1,4 +1,4 @@
-"""The paper's metrics (ML-GCN's definitions, SPEC section 4), vectorised over images and classes.
+"""The paper's metrics (ML-GCN's definitions), vectorised over images and classes.
 
 Scores are probabilities (sigmoid of the logits); a label is predicted when its score is >= ``threshold``.
 Per class c: Ng = ground-truth positives, Np = predicted positives, Nc = correct positives.

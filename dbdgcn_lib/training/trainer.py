@@ -398,6 +398,7 @@ class Trainer:
             row: dict = {"epoch": epoch + 1}
             if self.resume_changes:
                 row["resumed_with"], self.resume_changes = self.resume_changes, {}
+            self.schedule.set_step(self.step)  # the rates of the epoch's first step
             row.update({f"lr_{g['name']}": g["lr"] for g in self.optimizer.param_groups})
             row.update(self.train_epoch(epoch))
             predictions = self._predict()

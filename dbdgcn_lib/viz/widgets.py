@@ -145,8 +145,9 @@ class LabelGraphExplorer(_Explorer):
     beside it, the static adjacency A that tau and p give the model (rows of the whole graph,
     restricted to the selected classes). ``groups`` makes the filter list groups instead of classes:
     {"kitchen": ["fork", ...]} (the synthetic scenes), {"fork": "kitchen", ...}, or one group per class
-    (COCO's supercategories); an empty selection shows everything. ``export`` (the button) and
-    ``save`` write PNG and SVG.
+    (COCO's supercategories); an empty selection shows everything. ``convention`` picks the direction:
+    ``"paper"`` (node i listens to j when P(j | i) >= tau) or ``"ml_gcn_code"`` (ML-GCN's released
+    code: when P(i | j) >= tau, the transpose). ``export`` (the button) and ``save`` write PNG and SVG.
     """
 
     kind = "Label-graph explorer"
@@ -160,6 +161,7 @@ class LabelGraphExplorer(_Explorer):
         tau: float = 0.4,
         p: float = 0.2,
         groups: Mapping[str, Sequence[str]] | None = None,
+        convention: str = "paper",
         layout_seed: int = 0,
         layout: str = "spring",
         show_adjacency: bool = True,
@@ -191,6 +193,11 @@ class LabelGraphExplorer(_Explorer):
             rows=min(8, len(options)),
             description="groups" if self.groups else "classes",
         )
+        self.convention = widgets.ToggleButtons(
+            options=[("paper: P(j | i)", "paper"), ("ML-GCN code: P(i | j)", "ml_gcn_code")],
+            value=convention,
+            description="direction",
+        )
         self.show_isolated = widgets.Checkbox(value=True, description="isolated nodes", indent=False)
         self.show_adjacency = widgets.Checkbox(value=show_adjacency, description="adjacency A", indent=False)
         self.path = widgets.Text(value=str(export_path), description="export to")
@@ -202,6 +209,7 @@ class LabelGraphExplorer(_Explorer):
         self.widget = widgets.VBox(
             [
                 widgets.HBox([self.tau, self.p]),
+                self.convention,
                 widgets.HBox(
                     [
                         widgets.VBox([self.categories, hint]),
@@ -220,6 +228,7 @@ class LabelGraphExplorer(_Explorer):
         return {
             "tau": self.tau,
             "p": self.p,
+            "convention": self.convention,
             "categories": self.categories,
             "show_isolated": self.show_isolated,
             "show_adjacency": self.show_adjacency,
@@ -235,10 +244,16 @@ class LabelGraphExplorer(_Explorer):
         return [name for name in self.class_names if name in set(chosen)]
 
     @property
+    def listens(self) -> np.ndarray:
+        """(C, C): entry [i, j] decides whether node i listens to j: P(j | i) in the paper's direction,
+        P(i | j) in ML-GCN's code."""
+        return self.P if self.convention.value == "paper" else self.P.T
+
+    @property
     def graph(self):
-        """The networkx DiGraph currently drawn."""
+        """The networkx DiGraph currently drawn (an edge i -> j: node i listens to j)."""
         return label_graph_data(
-            self.P,
+            self.listens,
             self.class_names,
             self.nums,
             tau=self.tau.value,
@@ -254,7 +269,9 @@ class LabelGraphExplorer(_Explorer):
     def adjacency(self) -> np.ndarray:
         """The static adjacency A(tau, p) of the selected classes (rows computed on the whole graph)."""
         keep = [self.class_names.index(n) for n in self.selected_classes()]
-        A = static_adjacency(self.nums, self.counts, tau=self.tau.value, p=self.p.value)
+        A = static_adjacency(
+            self.nums, self.counts, tau=self.tau.value, p=self.p.value, convention=self.convention.value
+        )
         return A[np.ix_(keep, keep)]
 
     def _draw(self) -> Figure:
@@ -269,20 +286,21 @@ class LabelGraphExplorer(_Explorer):
         else:
             ax_graph = fig.add_subplot()
         label_graph(
-            self.P,
+            self.listens,
             self.class_names,
             self.nums,
             tau=tau,
             categories=selected,
             pos=self.pos,
             include_isolated=self.show_isolated.value,
+            weight_label="P(j | i)" if self.convention.value == "paper" else "P(i | j)",
             ax=ax_graph,
         )
         if with_a:
             cooccurrence_heatmap(
                 self.adjacency,
                 selected,
-                title=f"static A (tau = {tau:.2f}, p = {p:.2f})",
+                title=f"static A (tau = {tau:.2f}, p = {p:.2f}, {self.convention.value})",
                 vmin=0.0,
                 vmax=1.0,
                 cmap="cividis",
