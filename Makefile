@@ -75,7 +75,7 @@ notebooks: $(STAMP) $(SYNTHETIC)/generator.json
 	$(RUN) python scripts/run_notebooks.py $(if $(filter 1 true yes,$(SMOKE)),--smoke,)
 
 clean:
-	rm -rf .pytest_cache .ruff_cache build dist $(SYNTHETIC) data/synthetic-* runs/notebook*
+	rm -rf .pytest_cache .ruff_cache build dist $(SYNTHETIC) data/synthetic-* runs/notebook* runs/quick runs/figures
 	find . -path ./$(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints \) -print \
 		| xargs rm -rf
 

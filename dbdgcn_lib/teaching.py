@@ -42,6 +42,23 @@ def course_run(smoke: bool) -> dict:
     return {"variant": "db_dgcn", "seed": 0, "cache": True, **sizes}
 
 
+def trainer_run(smoke: bool):
+    """Notebook 07's ``Trainer`` run, which notebook 08 evaluates: ``(TrainConfig, run folder)``. The
+    ``smoke`` preset on the embedded data (in smoke mode on a 320 / 160-image copy of it), written to
+    ``<runs>/notebook07/smoke`` or ``.../full``."""
+    from dbdgcn_lib.data import SyntheticSize, ensure_synthetic
+    from dbdgcn_lib.paths import default_data_root, default_runs_root
+    from dbdgcn_lib.training import get_preset
+
+    folder = default_runs_root() / "notebook07" / ("smoke" if smoke else "full")
+    if not smoke:
+        return get_preset("smoke"), folder
+    small = ensure_synthetic(
+        default_data_root() / "synthetic-320", size=SyntheticSize(train=320, val=160, rare=8)
+    )
+    return get_preset("smoke", data=str(small)), folder
+
+
 class CheckCannotFail(AssertionError):
     """An exercise's check would accept a wrong answer: the exercise is broken, not the student."""
 

@@ -91,3 +91,16 @@ def test_check_that_uses_a_test_and_proves_it_can_fail(capsys):
     assert "final loss 0.5" in capsys.readouterr().out
     with pytest.raises(CheckCannotFail):
         check_that("ex", [1.0], lambda losses: (True, "always"), wrong_example=[1.0, 2.0])
+
+
+def test_the_trainer_run_of_notebook_07_is_the_smoke_preset(tmp_path, monkeypatch):
+    from dbdgcn_lib.teaching import trainer_run
+    from dbdgcn_lib.training import get_preset
+
+    monkeypatch.setenv("DBDGCN_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("DBDGCN_RUNS", str(tmp_path / "runs"))
+    full, folder = trainer_run(False)
+    assert full == get_preset("smoke") and folder == tmp_path / "runs" / "notebook07" / "full"
+    small, folder = trainer_run(True)
+    assert small.data == str(tmp_path / "data" / "synthetic-320") and folder.name == "smoke"
+    assert small == get_preset("smoke", data=small.data)

@@ -3,14 +3,23 @@
 The figures are pure functions from numpy/torch arrays to a matplotlib ``Figure`` (no pyplot state;
 show with ``display(fig)`` or as a cell's last expression), one module per topic: ``images`` (image
 grids, activation maps, feature maps), ``graphs`` (co-occurrence heatmaps, the label graph, static vs
-dynamic adjacency), ``evaluation`` (PR curves, threshold sweeps, metric tables), ``training`` (training
-curves, plain vs residual, parameter counts); ``core`` holds what they share and ``save_figure`` (any
-figure to PNG/SVG/PDF for slides). ``widgets``: ipywidgets explorers (label graph, image, threshold),
-imported on first use so that the figures work without ipywidgets installed.
+dynamic adjacency), ``evaluation`` (PR curves, threshold sweeps, metric tables, per-class AP, the
+worst mistakes), ``training`` (training curves, plain vs residual, parameter counts); ``core`` holds
+what they share and ``save_figure`` (any figure to PNG/SVG/PDF for slides). ``widgets``: ipywidgets
+explorers (label graph, image, threshold), imported on first use so that the figures work without
+ipywidgets installed.
 """
 
 from dbdgcn_lib.viz.core import VizFigure, figure_to_png, image_to_array, save_figure
-from dbdgcn_lib.viz.evaluation import metrics_table_figure, pr_curves, threshold_sweep, threshold_sweep_data
+from dbdgcn_lib.viz.evaluation import (
+    metrics_table_figure,
+    mistakes_gallery,
+    per_class_ap_bars,
+    pr_curves,
+    threshold_sweep,
+    threshold_sweep_data,
+    worst_mistakes,
+)
 from dbdgcn_lib.viz.graphs import (
     adjacency_pair,
     cooccurrence_heatmap,
@@ -35,7 +44,9 @@ __all__ = [
     "label_graph",
     "label_graph_data",
     "metrics_table_figure",
+    "mistakes_gallery",
     "param_bars",
+    "per_class_ap_bars",
     "pr_curves",
     "residual_vs_plain",
     "save_figure",
@@ -43,6 +54,7 @@ __all__ = [
     "threshold_sweep",
     "threshold_sweep_data",
     "training_curves",
+    "worst_mistakes",
     *_WIDGETS,
 ]
 
