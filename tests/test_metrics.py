@@ -392,6 +392,8 @@ def test_noise_verdict_rule():
     # exactly at twice the noise (2 * hypot(3, 4) = 10) is beyond it
     assert noise_verdict(10.0, seed_gap=3.0, paired_sd=4.0) == "better beyond noise"
     assert noise_verdict(9.999, seed_gap=3.0, paired_sd=4.0) == "within noise"
+    assert noise_verdict(0.0, seed_gap=0.0, paired_sd=0.0) == "within noise"  # nothing changed
+    assert noise_verdict(1e-9, seed_gap=0.0, paired_sd=0.0) == "better beyond noise"
     assert set(VERDICTS) == {"within noise", "better beyond noise", "worse beyond noise"}
     with pytest.raises(ValueError, match="finite"):
         noise_verdict(float("nan"), 0.1, 0.1)

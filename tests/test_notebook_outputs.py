@@ -114,3 +114,12 @@ def test_the_number_pattern():
     text = "mAP 65.1 on 1,033 labels, 3 epochs, version 2.14.1, `0.37` in code, $0.5$ in math, item 1, 2"
     found = NUMBER.findall(CODE_OR_MATH.sub(" ", text))
     assert found == ["65.1", "1,033"]
+
+
+def test_numbers_on_the_instructors_page_come_from_the_notebooks():
+    """docs/teaching.md quotes what the full run shows; each number must be printed by a notebook."""
+    page = NOTEBOOKS[0].parent.parent / "docs" / "teaching.md"
+    printed = "\n".join(_printed(_cells(path)) for path in NOTEBOOKS)
+    text = CODE_OR_MATH.sub(" ", page.read_text())
+    unbacked = sorted({n for n in NUMBER.findall(text) if n not in FACTS and n not in printed})
+    assert not unbacked, f"docs/teaching.md quotes numbers no notebook prints: {', '.join(unbacked)}"

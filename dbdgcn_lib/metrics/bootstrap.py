@@ -64,8 +64,8 @@ def paired_bootstrap(metric: Callable, candidate: tuple, reference: tuple, resam
 
 
 def noise_verdict(difference: float, seed_gap: float, paired_sd: float) -> str:
-    """ "within noise" when ``|difference| < 2 * hypot(seed_gap, paired_sd)``, else "better beyond noise"
-    (difference > 0) or "worse beyond noise".
+    """ "within noise" when ``|difference| < 2 * hypot(seed_gap, paired_sd)`` (or the difference is 0:
+    nothing changed), else "better beyond noise" (difference > 0) or "worse beyond noise".
 
     difference: candidate minus reference (e.g. mAP points); seed_gap: how far two seeds of one model
     lie apart; paired_sd: the standard deviation of the paired bootstrap's differences.
@@ -74,6 +74,6 @@ def noise_verdict(difference: float, seed_gap: float, paired_sd: float) -> str:
         raise ValueError(f"difference must be finite, got {difference}")
     if not (seed_gap >= 0 and paired_sd >= 0):  # also refuses NaN
         raise ValueError(f"seed_gap and paired_sd must be >= 0, got {seed_gap} and {paired_sd}")
-    if abs(difference) < 2 * np.hypot(seed_gap, paired_sd):
+    if difference == 0 or abs(difference) < 2 * np.hypot(seed_gap, paired_sd):
         return VERDICTS[0]
     return VERDICTS[1] if difference > 0 else VERDICTS[2]
