@@ -649,12 +649,13 @@ def test_trainer_check_runs_dry(script, tmp_path):
 
 @pytest.mark.slow
 def test_gpu_check_script_runs_dry(tmp_path):
-    """benchmarks/gpu_check.sh in its CPU mode, toy sizes: every step exits 0 and the report holds the
-    bench matrix, the trainer's runs and the speed step's records."""
+    """benchmarks/gpu_check.sh in its CPU mode, toy sizes: its budget, steps and report around two of its
+    parts (the scripts of the others have dry runs of their own above): every step exits 0 and the
+    report holds the trainer's runs and the speed step's records."""
     env = {
         **os.environ,
         "GPU_CHECK_DRY": "1",
-        "PARTS": "trainer speed bench",
+        "PARTS": "trainer speed",
         "OUT": str(tmp_path),
         "PYTHON": sys.executable,
     }
@@ -663,9 +664,7 @@ def test_gpu_check_script_runs_dry(tmp_path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     steps = (tmp_path / "steps.txt").read_text().splitlines()
-    assert len(steps) == 6 and all(": exit 0 after" in line for line in steps), steps
-    labels = {r.get("label") for r in json.loads((tmp_path / "bench.json").read_text())["results"]}
-    assert labels == {"batch18", "fast"}
+    assert len(steps) == 2 and all(": exit 0 after" in line for line in steps), steps
     report = (tmp_path / "bench.txt").read_text()
     assert "targets:" in report and "(smoke nvjpeg)" in report and "(paper_large b8)" in report
 
