@@ -6,6 +6,7 @@ import contextlib
 import os
 import random
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -44,6 +45,18 @@ def get_device(prefer: str = "auto") -> torch.device:
     elif device.type not in ("cpu", "mps"):
         raise ValueError(f"unsupported device {prefer!r}; use auto, cpu, cuda or cuda:N")
     return device
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait until ``device`` has finished the work queued so far (a no-op off CUDA)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def synced_time(device: torch.device) -> float:
+    """``time.perf_counter()`` once ``device`` has finished the work queued so far."""
+    synchronize(device)
+    return time.perf_counter()
 
 
 def fsync_dir(directory: str | os.PathLike) -> None:

@@ -37,6 +37,7 @@ from dbdgcn_lib.models import attach_cooccurrence_prior, build_model, parameter_
 from dbdgcn_lib.training.config import PRESETS, TrainConfig
 from dbdgcn_lib.training.inputs import create_loader
 from dbdgcn_lib.training.steps import CompiledParts, cuda_backend, forward_scores, make_sgd, train_step
+from dbdgcn_lib.utils import synchronize
 
 PHASES = ("train", "eval")
 MODES = ("released", "fast")
@@ -76,11 +77,6 @@ def mode_settings(mode: str, *, compile: bool | None = None) -> ModeSettings:
 def backend(settings: ModeSettings, device: torch.device):
     """The mode's cuDNN autotuning and TF32 settings (``steps.cuda_backend``; restored on exit)."""
     return cuda_backend(device, autotune=settings.cudnn_benchmark, tf32=settings.tf32)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def free_memory(device: torch.device) -> None:
@@ -219,7 +215,7 @@ def find_max_batch(
                 x, y = runner.synthetic_batch(b, image_size)
                 runner.step(phase, x, y, eager=True)  # compiled code would recompile for each size
                 del x, y
-                sync(device)
+                synchronize(device)
                 peak = torch.cuda.max_memory_allocated(device)
             except Exception as err:  # noqa: BLE001 - out of memory comes as several exception types
                 if not is_oom(err):
@@ -259,7 +255,7 @@ class Case:
 
 def timed(run_one: Callable[[], object], steps: int, max_seconds: float | None, device) -> tuple[int, float]:
     """Up to ``steps`` calls (fewer once ``max_seconds`` of host time have passed) between two syncs."""
-    sync(device)
+    synchronize(device)
     t0 = time.perf_counter()
     done = 0
     while done < steps:
@@ -267,7 +263,7 @@ def timed(run_one: Callable[[], object], steps: int, max_seconds: float | None, 
         done += 1
         if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
             break
-    sync(device)
+    synchronize(device)
     return done, time.perf_counter() - t0
 
 
@@ -352,7 +348,7 @@ def run_case(
     t0 = time.perf_counter()
     for _ in range(max(1, warmup)):
         step(x, y)
-    sync(device)
+    synchronize(device)
     rec["warmup_s"] = round(time.perf_counter() - t0, 2)
 
     if case.input == "synthetic":

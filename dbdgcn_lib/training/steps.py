@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from tqdm.auto import tqdm
 from dbdgcn_lib.metrics import multilabel_metrics, paper_tables
 from dbdgcn_lib.training import distributed
 from dbdgcn_lib.training.inputs import DeviceLoader, to_device
+from dbdgcn_lib.utils import synced_time
 
 # Model outputs -> the names metrics and logs use for them.
 BRANCHES = {"logits": "s", "s_r": "s_r", "s_m": "s_m"}
@@ -266,7 +266,7 @@ def predict_loader(
         if step == total:
             break
         if step == 1:
-            started = _synced_time(device)
+            started = synced_time(device)
         images, targets = to_device(batch, device, channels_last)
         steady_images += images.shape[0] if step >= 1 else 0
         outputs = forward_scores(model, images, amp=amp, float32_head=float32_head)
@@ -276,7 +276,7 @@ def predict_loader(
         rows["targets"].append(targets)
         loss = F.binary_cross_entropy_with_logits(outputs["logits"].float(), targets, reduction="none")
         rows["loss"].append(loss.mean(1, keepdim=True))
-    rate = steady_images / (_synced_time(device) - started) if started is not None else None
+    rate = steady_images / (synced_time(device) - started) if started is not None else None
     model.train(was_training)
     tensors = {name: torch.cat(parts) for name, parts in rows.items()}
     n = tensors["targets"].shape[0]
@@ -286,13 +286,6 @@ def predict_loader(
     targets = tensors.pop("targets").cpu().numpy()
     loss = float(tensors.pop("loss").double().mean()) if n else float("nan")
     return Predictions({name: t.cpu().numpy() for name, t in tensors.items()}, targets, loss, rate)
-
-
-def _synced_time(device: torch.device) -> float:
-    """``time.perf_counter()`` after the device has finished the work queued so far."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def branch_metrics(predictions: Predictions, top_k: int | None = None) -> dict[str, dict]:

@@ -56,7 +56,7 @@ from dbdgcn_lib.training.steps import (
     resolve_amp,
     train_step,
 )
-from dbdgcn_lib.utils import get_device, seed_everything
+from dbdgcn_lib.utils import get_device, seed_everything, synced_time
 
 #: Settings a resumed run may not change: they define the recipe the restored state belongs to.
 RESUME_FIXED = tuple(
@@ -286,7 +286,7 @@ class Trainer:
             if step == 0:  # host time only: how long the loader took to fill (no device sync)
                 first_batch_s = time.perf_counter() - start
             if step == warm:
-                steady_start = _synced_time(device)
+                steady_start = synced_time(device)
             self.schedule.set_step(self.step)
             if self.cuda_graphs:
                 torch.compiler.cudagraph_mark_step_begin()
@@ -309,7 +309,7 @@ class Trainer:
                 if seen is not None:
                     self._stop_if_not_finite(seen[1], epoch, steps)
                     bar.set_postfix(loss=f"{seen[0]:.4f}")
-        end = _synced_time(device)
+        end = synced_time(device)
         bar.close()
         self._stop_if_not_finite(watch.final(first_bad), epoch, steps)
         distributed.broadcast_buffers(self.model)  # every rank evaluates and saves the same model
@@ -432,13 +432,6 @@ class Trainer:
                 )
             )
         return self.history
-
-
-def _synced_time(device: torch.device) -> float:
-    """``time.perf_counter()`` once the device has finished the work queued so far."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 class _LossWatch:
