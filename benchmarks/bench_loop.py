@@ -181,13 +181,22 @@ def run_case(
     fields["warmup_s"] = round(synced_time(device) - start, 2)
 
     if case.pipeline is None:
-        n, seconds = timed(lambda: step(x, y), steps, device)
+        seconds = timed(lambda: step(x, y), steps, device)
     else:
         if not files:
             raise ValueError("a pipeline case needs image files")
         del x, y
+        first, loader_steps = (
+            max(2, workers),
+            max(steps, 2 * workers),
+        )  # the workers' first round comes at once
+        # then as many steps as batches the workers can hold (4 each at most; nvjpeg's hold only bytes),
+        # so that the timed window cannot feed on a backlog
+        drain = warmup if case.pipeline == "nvjpeg" else max(warmup, 4 * workers)
+        if not train:  # one evaluation pass, long enough for all of it
+            files = _repeated(files, (first + loader_steps + drain + steps) * case.batch)
         loader = create_loader(
-            files if train else _repeated(files, (steps + warmup + 4 * max(workers, 2)) * case.batch),
+            files,
             pipeline=case.pipeline,
             train=train,
             batch_size=case.batch,
@@ -199,24 +208,18 @@ def run_case(
             endless=train,
         )
         batches = iter(loader)
-        for _ in range(max(2, workers)):  # the workers' first round arrives at once
+        for _ in range(first):
             next(batches)
-        n_loader, loader_s = timed(lambda: next(batches), max(steps, 2 * workers), device)
-        # as many steps as batches the workers can hold, so the timed window cannot feed on a backlog
-        drain = (
-            warmup
-            if case.pipeline == "nvjpeg"
-            else max(warmup, (loader.loader.prefetch_factor or 0) * workers)
-        )
+        loader_s = timed(lambda: next(batches), loader_steps, device)
         for _ in range(drain):
             step(*next(batches))
-        n, seconds = timed(lambda: step(*next(batches)), steps, device)
-        fields.update(loader_img_per_s=round(n_loader * case.batch / loader_s, 1), workers=workers)
+        seconds = timed(lambda: step(*next(batches)), steps, device)
+        fields.update(loader_img_per_s=round(loader_steps * case.batch / loader_s, 1), workers=workers)
     fields.update(
-        steps=n,
+        steps=steps,
         seconds=round(seconds, 3),
-        img_per_s=round(n * case.batch / seconds, 1),
-        step_ms=round(1000 * seconds / n, 2),
+        img_per_s=round(steps * case.batch / seconds, 1),
+        step_ms=round(1000 * seconds / steps, 2),
         finite=bool(torch.isfinite(last[0]).all()),
     )
     if device.type == "cuda":
@@ -224,12 +227,12 @@ def run_case(
     return fields
 
 
-def timed(run_one: Callable[[], object], steps: int, device: torch.device) -> tuple[int, float]:
-    """``steps`` calls of ``run_one`` between two device synchronisations: ``(steps, seconds)``."""
+def timed(run_one: Callable[[], object], steps: int, device: torch.device) -> float:
+    """Seconds for ``steps`` calls of ``run_one``, between two device synchronisations."""
     start = synced_time(device)
     for _ in range(steps):
         run_one()
-    return steps, synced_time(device) - start
+    return synced_time(device) - start
 
 
 def _repeated(files: ImageFiles, n: int) -> ImageFiles:

@@ -79,6 +79,7 @@ from dbdgcn_lib.metrics import average_precision, multilabel_metrics
 from dbdgcn_lib.models import VARIANTS, build_model
 from dbdgcn_lib.training import (
     INPUT_PIPELINES,
+    PRESETS,
     Trainer,
     format_estimate,
     get_preset,
@@ -89,6 +90,7 @@ from dbdgcn_lib.training import (
 from dbdgcn_lib.utils import write_text_atomic
 
 PARTS = ("correct", "trainer", "speed", "bench")
+ADD_GCN = PRESETS["add_gcn"]
 GREY_LEVEL = 1.0 / (255 * min(IMAGENET_STD))  # one grey level after normalisation (the widest channel)
 #: The smoke preset's val mAP after 2 epochs on the embedded set, seeds 0-4 on the CPU (float32, pil):
 #: 60.4 to 64.2 against 18.1 for random scores. "Learns" asks for random + 20: 22 points under the
@@ -460,8 +462,8 @@ class GpuCheck:
             val_split="val",
             pipeline="uint8",
             pretrained=None,
-            lr_head=0.05,
-            lr_backbone=0.005,
+            lr_head=ADD_GCN.lr_head,  # random weights: rates that do not diverge (speed does not mind)
+            lr_backbone=ADD_GCN.lr_backbone,
             device=s.device,
             image_size=s.image_size,
             epochs=1,
