@@ -70,10 +70,6 @@ class Case:
     pipeline: str | None = None
     compile: bool | None = None
 
-    @property
-    def name(self) -> str:
-        return f"{self.variant} {self.phase} {self.mode} {self.pipeline or 'synthetic'} batch {self.batch}"
-
 
 def is_oom(err: BaseException) -> bool:
     return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
@@ -87,12 +83,18 @@ def free_memory(device: torch.device) -> None:
 
 
 def measure(
-    case: Case, env: dict, *, device: torch.device, files: ImageFiles | None = None, label: str = "", **sizes
+    case: Case,
+    env: dict,
+    *,
+    device: torch.device,
+    image_size: int = 448,
+    backbone: str = "resnet101",
+    label: str = "",
+    **settings,
 ) -> dict:
-    """The record of one case (``dbdgcn_lib.bench``'s format); a failure is its ``status`` (``oom``,
-    ``non-finite``, ``error: ...``), never an exception. ``files``: what a pipeline reads; ``sizes``:
-    ``image_size``, ``backbone``, ``num_classes``, ``embed_dim``, ``warmup``, ``steps``, ``workers``,
-    ``seed`` (see ``run_case``)."""
+    """The record of one case (``dbdgcn_lib.bench``'s format, ``env`` from ``report.environment``); a
+    failure is its ``status`` (``oom``, ``non-finite``, ``error: ...``), never an exception.
+    ``settings``: the rest of ``run_case``'s (``files`` a pipeline reads, ``steps`` ...)."""
     mode = MODES[case.mode]
     compiled = mode.compile if case.compile is None else case.compile
     on_cuda = device.type == "cuda"
@@ -104,8 +106,8 @@ def measure(
         "input": "jpeg" if case.pipeline else "synthetic",
         "pipeline": case.pipeline,
         "batch": case.batch,
-        "image_size": sizes.get("image_size"),
-        "backbone": sizes.get("backbone"),
+        "image_size": image_size,
+        "backbone": backbone,
         **machine_fields(env),
         "amp": "bf16" if mode.amp == "bf16" else "float32",
         "channels_last": mode.channels_last,
@@ -116,7 +118,10 @@ def measure(
     }
     try:
         with cuda_backend(device, autotune=mode.cudnn_benchmark, tf32=mode.tf32):
-            record.update(run_case(case, mode, compiled, device=device, files=files, **sizes))
+            fields = run_case(
+                case, mode, compiled, device=device, image_size=image_size, backbone=backbone, **settings
+            )
+            record.update(fields)
         record["status"] = "ok" if record["finite"] else "non-finite"
     except Exception as err:  # noqa: BLE001 - one broken case must not end the run
         if not is_oom(err):

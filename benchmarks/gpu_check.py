@@ -117,10 +117,6 @@ class Sizes:
     workers: int
     compile: bool
     smoke: dict  # overrides of the smoke preset (the trainer part)
-    need_s: dict[str, float] = field(default_factory=dict)  # a step's least seconds (cold caches), by kind
-
-    def need(self, kind: str) -> float:
-        return self.need_s.get(kind, 0.0)
 
     @property
     def backbone(self) -> str:
@@ -148,17 +144,6 @@ GPU = Sizes(
     workers=_WORKERS,
     compile=True,
     smoke={"epochs": 2, "workers": min(4, _WORKERS), "channels_last": True, "amp": "auto"},
-    need_s={
-        "variants": 30,
-        "tests": 30,
-        "smoke": 20,
-        "paper": 200,
-        "paper_large": 150,
-        "bench": 60,
-        "b18": 60,
-        "compiled": 150,
-        "resnet": 90,
-    },
 )
 DRY = Sizes(
     device="cpu",
@@ -203,11 +188,11 @@ class Checks:
 
 @dataclass
 class Step:
-    """One step of a part. ``need_s``: the least seconds it needs; ``fields``: what its record says
-    when it is skipped or fails (a step that measures), or None (a step that checks: a FAIL line)."""
+    """One step of a part. ``least_s``: the seconds it needs at least; ``fields``: what its record
+    says when it is skipped or fails (a step that measures), or None (a step that checks: a FAIL line)."""
 
     name: str
-    need_s: float
+    least_s: float
     run: Callable[[], object]
     fields: dict | None = None
 
@@ -232,8 +217,8 @@ def run_steps(
     lines: list[str] = []
     for step in steps:
         left = budget.left()
-        if left < step.need_s:
-            status = f"skipped: {left:.0f} s of the budget left, needs {step.need_s:.0f}"
+        if left < step.least_s:
+            status = f"skipped: {left:.0f} s of the budget left, needs {step.least_s:.0f}"
             failed(step, status)
             lines.append(f"{step.name}: {status}")
         else:
@@ -269,6 +254,20 @@ class GpuCheck:
     def keep(self, record: dict) -> None:
         append_result(self.results, record, self.env)
 
+    def least(self, seconds: float) -> float:
+        """A step's least time on a GPU (cold compiler caches); a dry run never skips."""
+        return 0.0 if self.dry else seconds
+
+    def reset_peak(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+
+    def keep_trainer(self, trainer: Trainer, *, run: str, mode: str) -> None:
+        """A trainer's records, with the peak memory since ``reset_peak``."""
+        peak = round(torch.cuda.max_memory_allocated() / 1e9, 2) if self.device.type == "cuda" else None
+        for record in trainer_records(trainer, self.env, run=run, mode=mode, peak_mem_gb=peak):
+            self.keep(record)
+
     @cached_property
     def coco_like(self) -> Path:
         """Photo-like JPEGs in COCO format with random labels (kept under .bench/ for a rerun)."""
@@ -288,12 +287,12 @@ class GpuCheck:
     # -- correct ---------------------------------------------------------------------------------
     def correct(self) -> list[Step]:
         steps = [
-            Step("correct: variants in bf16", self.sizes.need("variants"), self.check_variants),
+            Step("correct: variants in bf16", self.least(30), self.check_variants),
             Step("correct: metrics on the device", 0, self.check_metrics),
             Step("correct: JPEG decoding and transforms", 0, self.check_jpeg),
         ]
         if not self.dry:
-            steps.append(Step("correct: the CUDA tests", self.sizes.need("tests"), self.check_cuda_tests))
+            steps.append(Step("correct: the CUDA tests", self.least(30), self.check_cuda_tests))
         return steps
 
     def check_variants(self) -> None:
@@ -381,8 +380,10 @@ class GpuCheck:
 
     # -- trainer ---------------------------------------------------------------------------------
     def trainer(self) -> list[Step]:
-        need = self.sizes.need("smoke")
-        steps = [Step(f"trainer: smoke {p}", need, lambda p=p: self.smoke_run(p)) for p in INPUT_PIPELINES]
+        steps = [
+            Step(f"trainer: smoke {p}", self.least(20), lambda p=p: self.smoke_run(p))
+            for p in INPUT_PIPELINES
+        ]
         return [*steps, Step("trainer: the pipelines' batches", 0, self.check_pipelines_agree)]
 
     def smoke_config(self, pipeline: str):
@@ -393,8 +394,7 @@ class GpuCheck:
         """The smoke preset through ``pipeline``: it trains and writes its run folder, ``evaluate``
         reads its checkpoint back to the same mAP, and (full size only) it learns."""
         name, out = f"smoke {pipeline}", self.out / "runs" / f"smoke-{pipeline}"
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
+        self.reset_peak()
         trainer = Trainer(self.smoke_config(pipeline), out, overwrite=True, progress=False, verbose=False)
         history = trainer.fit()  # a non-finite loss stops it with an error
         missing = [f for f in ("config.json", "log.jsonl", "best.pt", "last.pt") if not (out / f).is_file()]
@@ -426,9 +426,7 @@ class GpuCheck:
                 val_map > baseline + LEARNS_MARGIN,
                 f"val mAP {val_map:.2f} vs random {baseline:.2f} + {LEARNS_MARGIN:g} (CPU: 60.4 to 64.2)",
             )
-        peak = round(torch.cuda.max_memory_allocated() / 1e9, 2) if self.device.type == "cuda" else None
-        for record in trainer_records(trainer, self.env, run=name, mode="smoke", peak_mem_gb=peak):
-            self.keep(record)
+        self.keep_trainer(trainer, run=name, mode="smoke")
 
     def check_pipelines_agree(self) -> None:
         """The first training batch of each pipeline, as the trainer builds it: the same labels, and
@@ -474,51 +472,51 @@ class GpuCheck:
             limit_val_batches=s.val_images // s.eval_batch,
             **s.model,
         )
-        runs = {
-            "paper": {
-                **common,
-                "batch_size": s.small_batch,
-                "cuda_graphs": True,
-                "limit_train_batches": s.small_steps,
-            },
-            "paper_large": {
-                **common,
-                "batch_size": s.large_batch,
-                "limit_train_batches": s.train_images // s.large_batch,
-            },
+        small = {
+            **common,
+            "batch_size": s.small_batch,
+            "cuda_graphs": True,
+            "limit_train_batches": s.small_steps,
         }
-        steps = [
+        large = {
+            **common,
+            "batch_size": s.large_batch,
+            "limit_train_batches": s.train_images // s.large_batch,
+        }
+        bench = Case("db_dgcn", "train", "fast", s.large_batch, pipeline="uint8", compile=s.compile)
+        trainer, loop = (
+            dict(source="trainer", phase="train"),
+            dict(source="bench", phase="train", mode="fast"),
+        )
+        return [
             Step(
-                f"speed: {preset} b{config['batch_size']}",
-                s.need(preset),
-                lambda p=preset, c=config: self.timing_run(p, c),
-                dict(source="trainer", mode=preset, phase="train", batch=config["batch_size"]),
-            )
-            for preset, config in runs.items()
-        ]
-        case = Case("db_dgcn", "train", "fast", s.large_batch, pipeline="uint8", compile=s.compile)
-        steps.append(
+                f"speed: paper b{s.small_batch}",
+                self.least(200),
+                lambda: self.timing_run("paper", small),
+                dict(trainer, mode="paper", batch=s.small_batch),
+            ),
+            Step(
+                f"speed: paper_large b{s.large_batch}",
+                self.least(150),
+                lambda: self.timing_run("paper_large", large),
+                dict(trainer, mode="paper_large", batch=s.large_batch),
+            ),
             Step(
                 f"speed: bench b{s.large_batch}",
-                s.need("bench"),
-                lambda: self.bench_cases([case], "speed"),
-                dict(source="bench", mode="fast", phase="train", batch=s.large_batch),
-            )
-        )
-        return steps
+                self.least(60),
+                lambda: self.bench_cases([bench], "speed"),
+                dict(loop, batch=s.large_batch),
+            ),
+        ]
 
     def timing_run(self, preset: str, overrides: dict) -> None:
         """A timing run of ``preset`` (it prints its own 50-epoch estimate); its records kept."""
         torch._dynamo.reset()  # the previous run's graphs (and CUDA-graph memory) go
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
+        self.reset_peak()
         trainer = Trainer(get_preset(preset, **overrides), None, progress=False)
         try:
             trainer.fit()
-            peak = round(torch.cuda.max_memory_allocated() / 1e9, 2) if self.device.type == "cuda" else None
-            run = f"{preset} b{overrides['batch_size']}"
-            for record in trainer_records(trainer, self.env, run=run, mode=preset, peak_mem_gb=peak):
-                self.keep(record)
+            self.keep_trainer(trainer, run=f"{preset} b{overrides['batch_size']}", mode=preset)
         finally:
             trainer.close()
             del trainer
@@ -544,16 +542,14 @@ class GpuCheck:
         return [
             Step(
                 f"bench: batch {s.small_batch}, released and fast eager",
-                s.need("b18"),
+                self.least(60),
                 lambda: self.bench_cases(small, f"batch{s.small_batch}"),
                 {},
             ),
-            Step(
-                "bench: db_dgcn fast compiled", s.need("compiled"), lambda: self.bench_cases(fast, "fast"), {}
-            ),
+            Step("bench: db_dgcn fast compiled", self.least(150), lambda: self.bench_cases(fast, "fast"), {}),
             Step(
                 "bench: resnet fast compiled (the head's share)",
-                s.need("resnet"),
+                self.least(90),
                 lambda: self.bench_cases(resnet, "fast"),
                 {},
             ),
