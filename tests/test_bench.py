@@ -421,7 +421,14 @@ def test_part_bench_runs_dry(tmp_path, monkeypatch):
         (phase, p, batch) for phase, batch in (("train", 4), ("eval", 4)) for p in (None, "uint8", "nvjpeg")
     ]
     assert [r["variant"] for r in records[18:]] == ["resnet", "resnet"]
-    assert all(r["loader_img_per_s"] > 0 for r in records if r["pipeline"]) and "%" in summary  # head shares
+    assert all(r["loader_img_per_s"] > 0 for r in records if r["pipeline"])
+    # every variant's synthetic case has a resnet case at the same settings: the head's share
+    head = [
+        r for r in report.add_head_share(records) if r["variant"] != "resnet" and r["input"] == "synthetic"
+    ]
+    assert (
+        len(head) == 10 and all("head_share" in r for r in head) and "bench: resnet fast compiled" in summary
+    )
 
 
 def test_bench_metrics_agrees_with_scikit_learn(capsys):
