@@ -47,12 +47,12 @@ def score_sets(images: int, classes: int) -> tuple[np.ndarray, dict[str, np.ndar
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=40504)
     parser.add_argument("--classes", type=int, default=80)
     parser.add_argument("--repeat", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.images < 2 or args.classes < 1 or args.repeat < 1:
         parser.error("--images must be >= 2, --classes and --repeat >= 1")
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from dbdgcn_lib.data import ensure_synthetic
 from dbdgcn_lib.training import Trainer, get_preset, parse_assignments
+from dbdgcn_lib.training.quick import default_workers
 
 
 def cpu_sized(recipe: str, *, epochs: int, image_size: int, seed: int, root: str, **changes):
@@ -93,7 +93,7 @@ def main() -> int:
         for recipe in recipes
         for seed in seeds
     ]
-    workers = args.workers or len(os.sched_getaffinity(0))
+    workers = args.workers or default_workers()
     print(f"{len(jobs)} runs of {args.epochs} epochs at {args.image_size} px, {workers} worker process(es)")
     for recipe, changed in changes.items():
         if changed and recipe in recipes:

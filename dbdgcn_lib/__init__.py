@@ -2,8 +2,8 @@
 
 Sub-packages follow the architecture: ``data`` (embedded dataset, COCO 2014),
 ``models`` (residual blocks -> DB-DGCN), ``graph`` (label co-occurrence priors),
-``metrics`` (mAP, CP ... OF1), ``training`` (trainer, checkpoints, CLI, bench)
-and ``viz`` (figures and widgets for the notebooks).
+``metrics`` (mAP, CP ... OF1), ``training`` (trainer, checkpoints), ``viz`` (figures and
+widgets for the notebooks), ``cli`` (the command line) and ``bench`` (the benchmark's results files).
 """
 
 __version__ = "0.1.0"

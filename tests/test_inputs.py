@@ -1,5 +1,5 @@
 """The trainer's input pipelines (pil, uint8, nvjpeg) on the CPU: same images, same order, seeded
-augmentation, exact resume, clear errors. The CUDA variants run in benchmarks/gpu_check.sh."""
+augmentation, exact resume, clear errors. The CUDA variants run in benchmarks/gpu_check.py."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_evaluation_batches_agree_across_pipelines(root):
     pil = torch.cat([b[0] for b in batches["pil"]])
     for pipeline in FAST:
         x = torch.cat([b[0] for b in batches[pipeline]])
-        # benchmarks/compare_pipelines.py prints the differences (uint8 ~0.0003 / 1.0, nvjpeg ~0.15 / 1.0)
+        # measured differences: uint8 ~0.0003 / 1.0, nvjpeg ~0.15 / 1.0
         assert (x - pil).abs().mean() < 0.5 * ONE_LEVEL, pipeline
         assert (x - pil).abs().max() < 1.5 * ONE_LEVEL, pipeline
 

@@ -1,10 +1,10 @@
 """Command line: ``python -m dbdgcn_lib <command> ...``.
 
 One module per command family: ``data`` (``cli/data.py``), ``train`` / ``evaluate`` / ``predict``
-(``cli/train.py``), ``bench`` (``cli/bench.py``) and ``params`` (``cli/params.py``). The commands
-only parse arguments and print; the work is the library's. A user's mistake (a bad argument, a
-missing or damaged file, a full disk, a busy run folder) is printed as one line (``error: ...``)
-with exit status 2 (``cli/errors.py``); anything else is a bug and keeps its traceback.
+(``cli/train.py``) and ``params`` (``cli/params.py``). The commands only parse arguments and print;
+the work is the library's. A user's mistake (a bad argument, a missing or damaged file, a full disk,
+a busy run folder) is printed as one line (``error: ...``) with exit status 2 (``cli/errors.py``);
+anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ __all__ = ["CommandError", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dbdgcn_lib.cli import bench, data, params, train
+    from dbdgcn_lib.cli import data, params, train
 
     parser = argparse.ArgumentParser(prog="python -m dbdgcn_lib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data.register(sub)
     train.register(sub)
-    bench.register(sub)
     params.register(sub)
     return parser
 

@@ -1,6 +1,6 @@
 """The pieces every loop of the library is built from: one training step, one prediction pass.
 
-The ``Trainer``, the notebooks' quick runs (``quick.py``) and the benchmark (``dbdgcn_lib.bench``)
+The ``Trainer``, the notebooks' quick runs (``quick.py``) and the bench loop (``benchmarks/bench_loop.py``)
 all train with ``train_step`` and predict with ``forward_scores``; none of them writes its own.
 
 - ``compute_loss``: BCE with logits on s, averaged over images and classes, in float32.
