@@ -350,9 +350,12 @@ def test_predict_takes_files_and_folders_skips_unreadable_ones_and_writes_json(
     args = ["predict", str(folder), str(single), "--checkpoint", str(finished / "best.pt")]
     with pytest.warns(UserWarning) as warned:
         assert main([*args, "--batch-size", "2", "--json", str(out)]) == 0
-    assert [str(w.message).split(":")[0] for w in warned] == [f"skipping {folder / 'broken.jpg'}"]
-    lines = capsys.readouterr().out.strip().splitlines()
+    assert [str(w.message).split(" is ")[0] for w in warned] == [f"skipping: image {folder / 'broken.jpg'}"]
+    printed = capsys.readouterr()
+    assert "skipped 1 of 5 files" in printed.err
+    lines = printed.out.strip().splitlines()
     assert len(lines) == 4 and lines[-1].startswith(str(single))
+    assert json.loads(out.read_text())["skipped"] == [str(folder / "broken.jpg")]
     written = json.loads(out.read_text())["predictions"]
     assert [row["image"] for row in written] == [line.split()[0] for line in lines]
     assert len(written[0]["probabilities"]) == 20
