@@ -106,7 +106,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, durable: bool = Tr
 
     The temporary name is unique (two writers never share it), so a reader sees the old file or the
     new one, never a mix, and a crash or a full disk mid-write leaves the old file whole (the
-    temporary file is removed). ``durable`` flushes the data and the rename to disk (``fsync``)::
+    temporary file is removed; an ``OSError`` such as ENOSPC is raised naming ``path``). ``durable`` flushes the data and the rename to disk (``fsync``)::
 
         with atomic_write(run / "log.jsonl") as f:
             f.write(text)
@@ -116,15 +116,23 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, durable: bool = Tr
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; a plain open would give 0666 less the umask
-        with os.fdopen(fd, mode) as f:
+        f = os.fdopen(fd, mode)
+        try:
             yield f
             f.flush()
             if durable:
                 os.fsync(f.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                f.close()  # its buffer cannot be written either: the error being raised says why
+            raise
+        f.close()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from err  # a full disk names the file
         raise
     if durable:
         fsync_dir(path.parent)

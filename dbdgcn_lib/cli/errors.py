@@ -74,10 +74,10 @@ _PEER_LOST = re.compile(r"Connection (?:closed|reset) by peer|remote (?:worker|p
 
 def _shm_size() -> str:
     try:
-        usage = shutil.disk_usage("/dev/shm")
+        total = shutil.disk_usage("/dev/shm").total
     except OSError:
         return ""
-    return f" ({usage.free / 2**20:.0f} of {usage.total / 2**20:.0f} MiB free)"
+    return f", {total / 2**20:.0f} MiB in all" if total >= 2**20 else f", {total / 2**10:.0f} KiB in all"
 
 
 def lost_peer(err: BaseException) -> bool:

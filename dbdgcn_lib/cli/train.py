@@ -276,7 +276,7 @@ def _register_predict(subparsers) -> None:
         "predict",
         help="labels with probabilities for image files and folders",
         description="Predict the labels of images (files, or every image in a folder) with a trained "
-        "checkpoint. Unreadable files are skipped with a warning naming them.",
+        "checkpoint. Unreadable files are skipped with a warning naming them, and counted.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--checkpoint", required=True)
@@ -289,12 +289,13 @@ def _register_predict(subparsers) -> None:
 
 
 def image_files(items: list[str]) -> list[Path]:
-    """The files named, and the images (by suffix) directly in the folders named, in order."""
+    """The files named, and the images (by suffix) directly in the folders named, in order (a named
+    pipe or other special file with an image suffix is listed, so that reading it warns, naming it)."""
     paths: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in path.iterdir() if not p.is_dir() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 warnings.warn(f"no image files in folder {path}", stacklevel=2)
             paths += found

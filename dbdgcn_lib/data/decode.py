@@ -56,7 +56,7 @@ def _read_regular_file(path: Path, refetch: str) -> bytes:
     """
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-        with open(fd, "rb") as f:
+        try:
             mode = os.fstat(fd).st_mode
             if not stat.S_ISREG(mode):
                 kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
@@ -64,7 +64,10 @@ def _read_regular_file(path: Path, refetch: str) -> bytes:
                     f"image {path} is {kind}, not a file: only regular files are read as images; "
                     "put the image file there (or leave it out of the list)"
                 )
-            return f.read()
+            with open(fd, "rb", closefd=False) as f:
+                return f.read()
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise CorruptImageError(f"image {path} is missing; {refetch}") from None
     except CorruptImageError:
@@ -87,7 +90,7 @@ def read_image_file(path: str | os.PathLike, *, refetch: str = REFETCH) -> torch
     return torch.frombuffer(bytearray(data), dtype=torch.uint8)
 
 
-read_jpeg_bytes = read_image_file  # the name the benchmarks and older notebooks use
+read_jpeg_bytes = read_image_file  # its first name (it reads any image file's bytes)
 
 
 def _bomb_message(path, err: Exception) -> str:
@@ -95,8 +98,8 @@ def _bomb_message(path, err: Exception) -> str:
     size = f" ({numbers[0]:,} pixels; PIL stops at {numbers[1]:,})" if len(numbers) >= 2 else ""
     return (
         f"image {path} is too large for PIL{size}: its guard against decompression bombs refuses it; "
-        "shrink the image (the model sees every image at a few hundred pixels), or read it with "
-        "--pipeline uint8, which has no such limit"
+        "shrink the image (the model sees every image at a few hundred pixels); train and evaluate "
+        "can also read it with --pipeline uint8, which has no such limit"
     )
 
 
@@ -118,6 +121,8 @@ def _open_with_pil(data: bytes, path, refetch: str) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data)) as image:
             return _pil_rgb(image, path)
+    except CorruptImageError:
+        raise
     except Image.DecompressionBombError as err:
         raise CorruptImageError(_bomb_message(path, err)) from None
     except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for damaged and unknown files
