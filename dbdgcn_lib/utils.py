@@ -106,7 +106,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, durable: bool = Tr
 
     The temporary name is unique (two writers never share it), so a reader sees the old file or the
     new one, never a mix, and a crash or a full disk mid-write leaves the old file whole (the
-    temporary file is removed; an ``OSError`` such as ENOSPC is raised naming ``path``). ``durable`` flushes the data and the rename to disk (``fsync``)::
+    temporary file is removed; an ``OSError`` such as ENOSPC is raised naming ``path``).
+    ``durable`` flushes the data and the rename to disk (``fsync``)::
 
         with atomic_write(run / "log.jsonl") as f:
             f.write(text)

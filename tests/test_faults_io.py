@@ -158,6 +158,20 @@ def test_a_named_pipe_in_a_split_is_refused_naming_it_in_every_pipeline(data, pi
         read_image_file(data / "val")
 
 
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_a_truncated_image_names_its_cause_and_fetch_command_in_every_pipeline(data, pipeline):
+    val = CocoMultiLabel(data, "val")
+    truncated = val.image_paths[2]
+    truncated.write_bytes(truncated.read_bytes()[:600])
+    loader = create_loader(
+        val, pipeline=pipeline, train=False, batch_size=4, workers=0, device=CPU, image_size=32
+    )
+    with pytest.raises(CorruptImageError, match="truncated") as err:
+        list(loader)
+    assert str(err.value).startswith(f"image {truncated} ")
+    assert str(err.value).endswith(f"fetch it again with: python -m dbdgcn_lib data synthetic --root {data}")
+
+
 def test_a_named_pipe_in_training_is_one_line(data, tmp_path, capsys):
     pipe = make_fifo(CocoMultiLabel(data, "train").image_paths[3])
     with no_hang():
@@ -269,6 +283,22 @@ def test_skip_corrupt_leaves_an_unreadable_validation_image_out_and_counts_it(da
     assert np.array_equal(part.targets, whole.targets[keep])  # not its neighbour in its place
     for name, scores in part.scores.items():
         np.testing.assert_allclose(scores, whole.scores[name][keep], rtol=0, atol=1e-5)
+
+
+def test_skip_corrupt_in_training_replaces_an_image_only_the_nvjpeg_decoder_refuses(data):
+    train = CocoMultiLabel(data, "train")
+    bad = train.image_paths[0]
+    bad.write_bytes(b"\xff\xd8\xff\xe0 read whole by the worker, refused by every decoder")
+    loader = create_loader(
+        train, pipeline="nvjpeg", train=True, batch_size=8, workers=0, device=CPU, image_size=32,
+        skip_corrupt=True,
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match=f"skipping: image {bad}"):
+        batches = list(loader)
+    assert len(batches) == len(loader) and loader.skipped == 1  # the epoch keeps its length
+    labels = {tuple(row) for row in train.labels[1:].astype(np.float32)}
+    for x, y in batches:  # each image is a readable one, with its own labels
+        assert torch.isfinite(x).all() and all(tuple(row.tolist()) in labels for row in y)
 
 
 def test_skip_corrupt_reports_validation_images_left_out(data, tmp_path, capsys):

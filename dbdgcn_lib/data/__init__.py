@@ -15,7 +15,14 @@ from dbdgcn_lib.data.constants import (
     IMAGENET_STD,
 )
 from dbdgcn_lib.data.crops import CROPS, SCALES, default_resize, sample_augmentation, sample_crop
-from dbdgcn_lib.data.decode import decode_file, decode_jpegs, open_image, read_image_file, read_jpeg_bytes
+from dbdgcn_lib.data.decode import (
+    REFETCH,
+    decode_file,
+    decode_jpegs,
+    open_image,
+    read_image_file,
+    read_jpeg_bytes,
+)
 from dbdgcn_lib.data.download import (
     COCO_2014_FILES,
     DownloadError,
@@ -80,6 +87,7 @@ __all__ = [
     "decode_file",
     "decode_jpegs",
     "open_image",
+    "REFETCH",
     "default_resize",
     "list_jpegs",
     "make_coco_like",

@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 
 from dbdgcn_lib.data.constants import JPEG_SUFFIXES
 from dbdgcn_lib.data.crops import Box, check_crop, default_resize, sample_augmentation
-from dbdgcn_lib.data.decode import decode_file, open_image, read_image_file
+from dbdgcn_lib.data.decode import REFETCH, decode_file, open_image, read_image_file
 
 
 def list_jpegs(root: str | os.PathLike, limit: int | None = None) -> list[Path]:
@@ -75,7 +75,8 @@ class PilImages(Dataset):
 
 class _PathsTargets(Dataset):
     """Paths and (N, C) targets; ``train=True`` draws each item's crop and flip (``sample_augmentation``)
-    from Python's ``random``, which the training loader seeds per image."""
+    from Python's ``random``, which the training loader seeds per image. ``refetch`` ends the message
+    about a missing or damaged file (a COCO split's says which command fetches it)."""
 
     def __init__(
         self,
@@ -88,8 +89,9 @@ class _PathsTargets(Dataset):
         resize: int | None = None,
         crop: str = "random",
         flip: bool = True,
+        refetch: str = REFETCH,
     ):
-        self.paths = [str(p) for p in paths]
+        self.paths, self.refetch = [str(p) for p in paths], refetch
         if targets is None:
             targets = random_targets(len(self.paths), num_classes)
         targets = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
@@ -115,7 +117,7 @@ class JpegBytesDataset(_PathsTargets):
     (a file that is not a JPEG, such as a PNG named ``.jpg``, is decoded on the CPU)."""
 
     def __getitem__(self, index: int):
-        data = read_image_file(self.paths[index])
+        data = read_image_file(self.paths[index], refetch=self.refetch)
         box, flip = self.augmentation()
         return data, self.targets[index], self.paths[index], box, flip
 
@@ -140,7 +142,7 @@ class JpegDecodeDataset(_PathsTargets):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.transforms.v2 import functional as TF
 
-        image = decode_file(self.paths[index])
+        image = decode_file(self.paths[index], refetch=self.refetch)
         s, r = self.image_size, self.resize
         box, flip = self.augmentation()
         if box is None:

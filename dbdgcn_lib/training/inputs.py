@@ -43,6 +43,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from dbdgcn_lib.data import (
+    REFETCH,
     CocoMultiLabel,
     CorruptImageError,
     DatasetError,
@@ -345,9 +346,11 @@ def create_loader(
         item_bytes = 4 * 3 * image_size**2
     else:
         kind = JpegDecodeDataset if pipeline == "uint8" else JpegBytesDataset
+        refetch = getattr(source, "refetch", REFETCH)  # a COCO split names its fetch command
         items = kind(
-            source.image_paths, source.labels, image_size=image_size, train=train, resize=resize, crop=crop
-        )
+            source.image_paths, source.labels, image_size=image_size, train=train, resize=resize, crop=crop,
+            refetch=refetch,
+        )  # fmt: skip
         if pipeline == "uint8":
 
             def transform(batch):
@@ -370,7 +373,7 @@ def create_loader(
                     failed.append(i)
 
                 report = on_error if skipping is not None else None
-                images = decode_jpegs(data, device, names=paths, on_error=report)
+                images = decode_jpegs(data, device, names=paths, on_error=report, refetch=refetch)
                 if failed:
                     images, y = _stand_ins(images, y, failed, leave_out=not train)
                 x = gpu.augment(images, boxes=boxes if train else None, flips=flips)
