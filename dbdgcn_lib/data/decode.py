@@ -140,10 +140,6 @@ def open_image(path: str | os.PathLike, *, refetch: str = REFETCH) -> Image.Imag
     return _open_with_pil(read_image_file(path, refetch=refetch).numpy().tobytes(), path, refetch)
 
 
-def _is_jpeg(data: torch.Tensor) -> bool:
-    return data.numel() >= 3 and int(data[0]) == 0xFF and int(data[1]) == 0xD8 and int(data[2]) == 0xFF
-
-
 def _decode_on_cpu(data: torch.Tensor, name: str, refetch: str) -> torch.Tensor:
     """libjpeg-turbo / libpng through torchvision; PIL for the formats torchvision does not read (BMP,
     TIFF ...). 16-bit results keep their high byte. Returns (3, H, W) uint8."""
@@ -169,11 +165,11 @@ def decode_jpegs(
 ) -> list[torch.Tensor | None]:
     """Decode a list of image byte tensors to RGB uint8 (3, H, W) tensors on ``device``.
 
-    On CUDA the JPEGs go to nvJPEG in one batched call; a batch that nvJPEG refuses (a CMYK or
-    otherwise unusual file; COCO has a few) is decoded again image by image, and an image the GPU
-    cannot decode, or that is not a JPEG (a PNG named ``.jpg``), is decoded on the CPU and moved. On
-    the CPU any format torchvision or PIL reads is accepted. Grayscale images (about 1% of COCO) come
-    out as 3 identical channels, 16-bit ones as 8-bit. An image no decoder can read raises
+    On CUDA the list goes to nvJPEG in one batched call; a batch that nvJPEG refuses (a CMYK or
+    otherwise unusual file, COCO has a few; a file that is not a JPEG, such as a PNG named ``.jpg``)
+    is decoded again image by image, and an image the GPU cannot decode is decoded on the CPU and
+    moved. On the CPU any format torchvision or PIL reads is accepted. Grayscale images (about 1% of
+    COCO) come out as 3 identical channels, 16-bit ones as 8-bit. An image no decoder can read raises
     ``CorruptImageError`` naming it (``names[i]``, or its position); with ``on_error(i, error)`` it
     is reported there instead and its slot is None.
     """
@@ -193,17 +189,14 @@ def decode_jpegs(
             on_error(i, err)
 
     with _quiet_torchvision_io():
-        jpegs = [i for i, d in enumerate(data) if _is_jpeg(d)] if device.type == "cuda" else []
-        if jpegs:
+        if device.type == "cuda" and data:
             try:
-                decoded = decode_jpeg([data[i] for i in jpegs], mode=ImageReadMode.RGB, device=device)
-                for i, image in zip(jpegs, decoded):
-                    out[i] = image
+                out[:] = decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
             except Exception:  # noqa: BLE001 - nvJPEG reports a refused file as RuntimeError, versions differ
-                for i in jpegs:
+                for i, d in enumerate(data):
                     try:
-                        out[i] = decode_jpeg(data[i], mode=ImageReadMode.RGB, device=device)
-                    except Exception:  # noqa: BLE001
+                        out[i] = decode_jpeg(d, mode=ImageReadMode.RGB, device=device)
+                    except Exception:  # noqa: BLE001 - not a JPEG, or one nvJPEG refuses: the CPU's turn
                         pass
         for i in range(len(data)):
             if out[i] is None:
