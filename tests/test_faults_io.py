@@ -407,6 +407,30 @@ def test_a_worker_killed_by_the_oom_killer_is_one_line(finished, monkeypatch, ca
     assert main([*evaluate, "--workers", "0"]) == 0  # the advice works
 
 
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [  # the texts torch 2.x raises in the main process (torch/utils/data/dataloader.py, its C++ handler)
+        ("DataLoader worker (pid(s) 812, 813) exited unexpectedly", "(pid 812, 813) exited unexpectedly"),
+        ("DataLoader worker (pid 812) is killed by signal: Segmentation fault. ", "Segmentation fault"),
+        (
+            "DataLoader worker (pid 812) is killed by signal: Bus error. It is possible that dataloader's "
+            "workers are out of shared memory. Please try to raise your shared memory limit.",
+            "shared memory (/dev/shm",
+        ),
+        (
+            "Caught RuntimeError in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+            "last):\nRuntimeError: unable to open shared memory object </torch_812_1_0> in read-write mode: "
+            "Too many open files (24)",
+            "ulimit -n",
+        ),
+    ],
+)
+def test_other_worker_deaths_are_one_line_each(message, expected):
+    line = machine_failure(RuntimeError(message))
+    assert line is not None and expected in line and "--workers" in line
+    assert machine_failure(RuntimeError("a bug somewhere")) is None  # a bug keeps its traceback
+
+
 @pytest.mark.slow  # two processes start torch
 def test_a_small_dev_shm_says_what_to_do(finished):
     """A real 64 KiB /dev/shm, in a private mount namespace (the machine's own is untouched)."""
