@@ -4,7 +4,10 @@ Library code raises its own exceptions (``ValueError``, ``DatasetError``, ``Chec
 the commands raise ``CommandError`` for a bad argument. ``main`` turns both, and a full disk, a
 missing device or an out-of-memory error, into one line that names the file or argument and what to
 do, instead of a traceback. An exception raised in a DataLoader worker arrives with the worker's
-traceback in its message: only its last line, the original message, is kept.
+traceback in its message: only its last line, the original message, is kept. ``machine_failure``
+says the failures of the machine under a run (a worker killed for memory, a small ``/dev/shm``,
+another ``torchrun`` process gone) in one line too, and ``report`` prints one line per failure under
+``torchrun``, not one per process.
 """
 
 from __future__ import annotations
