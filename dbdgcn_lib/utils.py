@@ -25,25 +25,43 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+def available_devices() -> list[str]:
+    """The ``--device`` values this machine can run: auto, cpu, and cuda / cuda:N or mps where present."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return names
+
+
 def get_device(prefer: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present, else the CPU; ``cpu`` / ``cuda`` / ``cuda:N`` are taken as given.
+    """``auto`` picks CUDA when present, else the CPU; ``cpu`` / ``cuda`` / ``cuda:N`` / ``mps`` are taken
+    as given.
 
     A device that is not there raises ``ValueError`` naming what is (``cuda:3`` on a one-GPU machine,
-    ``cuda`` without CUDA, a name torch does not know)."""
+    ``cuda`` without CUDA, ``mps`` off a Mac, a device type the library does not run on (``xpu``), a
+    name torch does not know)."""
     if prefer == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    here = f"this machine has: {', '.join(available_devices())}"
     try:
         device = torch.device(prefer)
     except RuntimeError:
-        raise ValueError(f"unknown device {prefer!r}; use auto, cpu, cuda or cuda:N") from None
+        raise ValueError(f"unknown device {prefer!r} (--device); {here}") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"device {prefer!r} was asked for but CUDA is not available; use --device cpu")
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
             raise ValueError(f"device {prefer!r} does not exist: this machine has {count} GPU(s)")
-    elif device.type not in ("cpu", "mps"):
-        raise ValueError(f"unsupported device {prefer!r}; use auto, cpu, cuda or cuda:N")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available() or device.index not in (None, 0):
+            raise ValueError(f"device {prefer!r} (an Apple GPU) is not available (--device); {here}")
+    elif device.type != "cpu":
+        raise ValueError(
+            f"device {prefer!r} is not supported (--device): the library runs on cpu, cuda and mps; {here}"
+        )
     return device
 
 
@@ -88,7 +106,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, durable: bool = Tr
 
     The temporary name is unique (two writers never share it), so a reader sees the old file or the
     new one, never a mix, and a crash or a full disk mid-write leaves the old file whole (the
-    temporary file is removed). ``durable`` flushes the data and the rename to disk (``fsync``)::
+    temporary file is removed; an ``OSError`` such as ENOSPC is raised naming ``path``).
+    ``durable`` flushes the data and the rename to disk (``fsync``)::
 
         with atomic_write(run / "log.jsonl") as f:
             f.write(text)
@@ -98,15 +117,23 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", *, durable: bool = Tr
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, _FILE_MODE)  # mkstemp makes 0600; a plain open would give 0666 less the umask
-        with os.fdopen(fd, mode) as f:
+        f = os.fdopen(fd, mode)
+        try:
             yield f
             f.flush()
             if durable:
                 os.fsync(f.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                f.close()  # its buffer cannot be written either: the error being raised says why
+            raise
+        f.close()
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno is not None and err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from err  # a full disk names the file
         raise
     if durable:
         fsync_dir(path.parent)

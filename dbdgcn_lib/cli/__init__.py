@@ -3,7 +3,9 @@
 One module per command family: ``data`` (``cli/data.py``), ``train`` / ``evaluate`` / ``predict``
 (``cli/train.py``) and ``params`` (``cli/params.py``). The commands only parse arguments and print;
 the work is the library's. A user's mistake (a bad argument, a missing or damaged file, a full disk,
-a busy run folder) is printed as one line (``error: ...``) with exit status 2 (``cli/errors.py``);
+a busy run folder) or a failure of the machine under it (a data-loading worker killed for memory, a
+small ``/dev/shm``) is printed as one line (``error: ...``) with exit status 2 (``cli/errors.py``;
+under ``torchrun`` one line per failure, not per process);
 anything else is a bug and keeps its traceback.
 """
 
@@ -14,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from dbdgcn_lib.cli.errors import USER_ERRORS, CommandError, one_line
+from dbdgcn_lib.cli.errors import USER_ERRORS, CommandError, machine_failure, one_line, report
 
 __all__ = ["CommandError", "build_parser", "main"]
 
@@ -40,9 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warnings  # a skipped image is one line, not a source excerpt
     try:
         return int(args.func(args) or 0)
-    except USER_ERRORS as err:
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        line = one_line(err) if isinstance(err, USER_ERRORS) else machine_failure(err)
+        if line is None:
+            raise  # a bug: keep the traceback
+        return report(err, line)

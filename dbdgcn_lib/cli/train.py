@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from dbdgcn_lib.cli.errors import CommandError
-from dbdgcn_lib.data import CocoMultiLabel, ImageFiles, out_of_scene_mask
+from dbdgcn_lib.data import CocoMultiLabel, CorruptImageError, open_image, out_of_scene_mask, test_transform
 from dbdgcn_lib.metrics import METRIC_KEYS, out_of_scene_metrics
 from dbdgcn_lib.training import (
     PIPELINES,
@@ -28,9 +29,9 @@ from dbdgcn_lib.training import (
     TrainConfig,
     Trainer,
     check_compatible,
-    create_loader,
     data_root,
     distributed,
+    forward_scores,
     load_checkpoint,
     loader_for,
     model_from_checkpoint,
@@ -275,7 +276,7 @@ def _register_predict(subparsers) -> None:
         "predict",
         help="labels with probabilities for image files and folders",
         description="Predict the labels of images (files, or every image in a folder) with a trained "
-        "checkpoint. Unreadable files are skipped with a warning naming them.",
+        "checkpoint. Unreadable files are skipped with a warning naming them, and counted.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--checkpoint", required=True)
@@ -288,12 +289,13 @@ def _register_predict(subparsers) -> None:
 
 
 def image_files(items: list[str]) -> list[Path]:
-    """The files named, and the images (by suffix) directly in the folders named, in order."""
+    """The files named, and the images (by suffix) directly in the folders named, in order (a named
+    pipe or other special file with an image suffix is listed, so that reading it warns, naming it)."""
     paths: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(p for p in path.iterdir() if not p.is_dir() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 warnings.warn(f"no image files in folder {path}", stacklevel=2)
             paths += found
@@ -304,46 +306,47 @@ def image_files(items: list[str]) -> list[Path]:
     return paths
 
 
-def readable_images(paths: list[Path]) -> list[Path]:
-    """The paths PIL can open as images; each other one is skipped with a warning naming it."""
-    from PIL import Image, UnidentifiedImageError
-
-    good = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image.verify()
-            good.append(path)
-        except (OSError, SyntaxError, ValueError, UnidentifiedImageError) as err:
-            warnings.warn(f"skipping {path}: not a readable image ({err})", stacklevel=2)
-    return good
-
-
-def predict_images(model, paths: list[Path], config: TrainConfig, device: torch.device, batch_size: int = 32):
-    """Probabilities (N, C) of the final score s for image files, in batches (the evaluation transform)."""
-    files = ImageFiles(list(paths), np.zeros((len(paths), model.config.num_classes), dtype=np.float32))
-    loader = create_loader(
-        files,
-        pipeline="pil",
-        train=False,
-        batch_size=batch_size,
-        workers=0,
-        device=device,
-        image_size=config.image_size,
-        channels_last=config.channels_last,
-    )
-    return predict_loader(model, loader, device, amp=config.amp, channels_last=config.channels_last).scores[
-        "s"
-    ]
+@torch.inference_mode()
+def predict_images(
+    model, paths: list[Path], config: TrainConfig, device: torch.device, batch_size: int = 32
+) -> tuple[list[Path], np.ndarray]:
+    """The readable ``paths`` and the probabilities (N, C) of their final score s, in batches (the
+    evaluation transform). A file that cannot be read or decoded is skipped with a warning naming it."""
+    transform = test_transform(config.image_size)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    kept: list[Path] = []
+    probabilities = []
+    for start in range(0, len(paths), batch_size):
+        images = []
+        for path in paths[start : start + batch_size]:
+            try:
+                images.append(transform(open_image(path)))
+            except CorruptImageError as err:
+                warnings.warn(f"skipping: {err}", stacklevel=2)
+                continue
+            kept.append(path)
+        if images:
+            x = torch.stack(images).to(device, memory_format=memory_format)
+            scores = forward_scores(model, x, amp=config.amp)["logits"]
+            probabilities.append(scores.float().sigmoid().cpu().numpy())
+    num_classes = model.config.num_classes
+    return kept, np.concatenate(probabilities) if probabilities else np.zeros((0, num_classes), np.float32)
 
 
 def run_predict(args: argparse.Namespace) -> int:
     device = get_device(args.device)
     ckpt, config, model = _load(args.checkpoint, device)
-    paths = readable_images(image_files(args.images))
+    named = image_files(args.images)
+    paths, probabilities = predict_images(model, named, config, device, args.batch_size)
     if not paths:
         raise CommandError("no readable images to predict; pass image files or folders that hold them")
-    probabilities = predict_images(model, paths, config, device, args.batch_size)
+    readable = set(paths)
+    skipped = [str(p) for p in named if p not in readable]
+    if skipped:
+        print(
+            f"skipped {len(skipped)} of {len(named)} files: unreadable (the warnings name them)",
+            file=sys.stderr,
+        )
     names = ckpt["class_names"]
     width = max(len(str(p)) for p in paths)
     for path, probs in zip(paths, probabilities):
@@ -363,7 +366,6 @@ def run_predict(args: argparse.Namespace) -> int:
             {"image": str(path), "probabilities": {n: round(float(v), 6) for n, v in zip(names, probs)}}
             for path, probs in zip(paths, probabilities)
         ]
-        write_text_atomic(
-            args.json, json.dumps({"checkpoint": args.checkpoint, "predictions": rows}, indent=1)
-        )
+        result = {"checkpoint": args.checkpoint, "predictions": rows, "skipped": skipped}
+        write_text_atomic(args.json, json.dumps(result, indent=1))
     return 0

@@ -6,17 +6,7 @@ COCO; ``coco_label_statistics`` gives COCO 2014 train's label statistics without
 """
 
 from dbdgcn_lib.data.augment import GpuBatchTransform, augment_image, normalize_batch
-from dbdgcn_lib.data.coco import (
-    CLASS_ORDERS,
-    AnnotationError,
-    CocoLabels,
-    CocoMultiLabel,
-    CorruptImageError,
-    DatasetError,
-    DatasetNotFoundError,
-    annotation_file,
-    load_labels,
-)
+from dbdgcn_lib.data.coco import CLASS_ORDERS, CocoLabels, CocoMultiLabel, annotation_file, load_labels
 from dbdgcn_lib.data.constants import (
     COCO_NUM_CLASSES,
     COCO_TRAIN_IMAGES,
@@ -25,7 +15,14 @@ from dbdgcn_lib.data.constants import (
     IMAGENET_STD,
 )
 from dbdgcn_lib.data.crops import CROPS, SCALES, default_resize, sample_augmentation, sample_crop
-from dbdgcn_lib.data.decode import decode_file, decode_jpegs, read_image_file, read_jpeg_bytes
+from dbdgcn_lib.data.decode import (
+    REFETCH,
+    decode_file,
+    decode_jpegs,
+    open_image,
+    read_image_file,
+    read_jpeg_bytes,
+)
 from dbdgcn_lib.data.download import (
     COCO_2014_FILES,
     DownloadError,
@@ -34,6 +31,7 @@ from dbdgcn_lib.data.download import (
     download_coco2014,
     download_file,
 )
+from dbdgcn_lib.data.errors import AnnotationError, CorruptImageError, DatasetError, DatasetNotFoundError
 from dbdgcn_lib.data.image_files import (
     ImageFiles,
     JpegBytesDataset,
@@ -88,6 +86,8 @@ __all__ = [
     "collate_bytes",
     "decode_file",
     "decode_jpegs",
+    "open_image",
+    "REFETCH",
     "default_resize",
     "list_jpegs",
     "make_coco_like",

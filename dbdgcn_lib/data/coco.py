@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from dbdgcn_lib.data.decode import open_image
+from dbdgcn_lib.data.errors import AnnotationError, CorruptImageError, DatasetError, DatasetNotFoundError
 from dbdgcn_lib.data.synthetic import SPLITS as SYNTHETIC_SPLITS
 from dbdgcn_lib.data.transforms import test_transform, train_transform
 from dbdgcn_lib.utils import atomic_write
@@ -48,22 +50,6 @@ from dbdgcn_lib.utils import atomic_write
 CLASS_ORDERS = ("alphabetical", "coco")
 CACHE_FORMAT = 2
 _MISSING = object()
-
-
-class DatasetError(Exception):
-    """A dataset on disk is missing or unusable; the message says which file and what to do."""
-
-
-class DatasetNotFoundError(DatasetError, FileNotFoundError):
-    """The dataset root, an annotation file or an image folder does not exist."""
-
-
-class AnnotationError(DatasetError, ValueError):
-    """An annotation file is malformed or refers to an unknown category or image."""
-
-
-class CorruptImageError(DatasetError, OSError):
-    """An image file cannot be read or decoded."""
 
 
 def annotation_file(root: str | os.PathLike, split: str) -> Path:
@@ -224,6 +210,8 @@ def _cache_path(path: Path, split: str) -> Path:
 
 def _read_cache(cache: Path, key: str) -> CocoLabels | None:
     """The cached table when ``cache`` holds ``key`` in this format and is whole, else None (rebuild)."""
+    if not cache.is_file():
+        return None  # missing (or not a file, which np.load could block on)
     try:
         with np.load(cache, allow_pickle=False) as stored:
             if str(stored["key"]) != key or int(stored["format"]) != CACHE_FORMAT:
@@ -298,6 +286,11 @@ def load_labels(
             f"dataset root {root} does not exist; create it with: {fetch_command(root, split)}"
         )
     path = annotation_file(root, split)
+    if path.exists() and not path.is_file():  # a named pipe would block the read forever
+        raise DatasetError(
+            f"annotation file {path} is not a regular file; put the JSON file there, or fetch it with: "
+            f"{fetch_command(root, split)}"
+        )
     if not path.is_file():
         found = sorted(
             p.name[len("instances_") : -len(".json")] for p in path.parent.glob("instances_*.json")
@@ -395,17 +388,14 @@ class CocoMultiLabel(torch.utils.data.Dataset):
         return len(self.image_paths)
 
     def load_image(self, index: int) -> Image.Image:
-        """The RGB image at ``index``, untransformed; ``CorruptImageError`` if it cannot be decoded."""
-        path = self.image_paths[index]
-        try:
-            with Image.open(path) as image:
-                return image.convert("RGB")
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
-            missing = isinstance(err, FileNotFoundError)
-            problem = "is missing" if missing else f"cannot be read ({err})"
-            raise CorruptImageError(
-                f"image {path} {problem}; fetch it again with: {fetch_command(self.root, self.split)}"
-            ) from err
+        """The RGB image at ``index``, untransformed (``decode.open_image``); ``CorruptImageError``
+        naming the file if it cannot be read or decoded."""
+        return open_image(self.image_paths[index], refetch=self.refetch)
+
+    @property
+    def refetch(self) -> str:
+        """What to do about a missing or damaged image of this split (the end of its error message)."""
+        return f"fetch it again with: {fetch_command(self.root, self.split)}"
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not -len(self) <= index < len(self):

@@ -19,10 +19,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from dbdgcn_lib.data.coco import CorruptImageError
 from dbdgcn_lib.data.constants import JPEG_SUFFIXES
 from dbdgcn_lib.data.crops import Box, check_crop, default_resize, sample_augmentation
-from dbdgcn_lib.data.decode import decode_file, read_image_file
+from dbdgcn_lib.data.decode import REFETCH, decode_file, open_image, read_image_file
 
 
 def list_jpegs(root: str | os.PathLike, limit: int | None = None) -> list[Path]:
@@ -61,7 +60,7 @@ class ImageFiles:
 
 class PilImages(Dataset):
     """Items ``(transform(PIL RGB image), target (C,) float32)`` for ``paths`` and ``labels`` (N, C);
-    a file PIL cannot read raises ``CorruptImageError`` naming it."""
+    a file that cannot be read raises ``CorruptImageError`` naming it (``decode.open_image``)."""
 
     def __init__(self, paths: Sequence[str | os.PathLike], labels, transform):
         self.paths, self.transform = [Path(p) for p in paths], transform
@@ -71,20 +70,13 @@ class PilImages(Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int):
-        from PIL import Image
-
-        path = self.paths[index]
-        try:
-            with Image.open(path) as image:
-                image = image.convert("RGB")
-        except (OSError, SyntaxError, ValueError) as err:
-            raise CorruptImageError(f"image {path} cannot be read ({err})") from err
-        return self.transform(image), self.labels[index]
+        return self.transform(open_image(self.paths[index])), self.labels[index]
 
 
 class _PathsTargets(Dataset):
     """Paths and (N, C) targets; ``train=True`` draws each item's crop and flip (``sample_augmentation``)
-    from Python's ``random``, which the training loader seeds per image."""
+    from Python's ``random``, which the training loader seeds per image. ``refetch`` ends the message
+    about a missing or damaged file (a COCO split's says which command fetches it)."""
 
     def __init__(
         self,
@@ -97,8 +89,9 @@ class _PathsTargets(Dataset):
         resize: int | None = None,
         crop: str = "random",
         flip: bool = True,
+        refetch: str = REFETCH,
     ):
-        self.paths = [str(p) for p in paths]
+        self.paths, self.refetch = [str(p) for p in paths], refetch
         if targets is None:
             targets = random_targets(len(self.paths), num_classes)
         targets = torch.as_tensor(np.asarray(targets), dtype=torch.float32)
@@ -120,10 +113,11 @@ class _PathsTargets(Dataset):
 
 class JpegBytesDataset(_PathsTargets):
     """Items ``(bytes (N,) uint8, target (C,) float32, path, box, flip)``: the worker only reads the file
-    and draws the augmentation; ``GpuBatchTransform`` decodes and augments the batch on the device."""
+    and draws the augmentation; ``GpuBatchTransform`` decodes and augments the batch on the device
+    (a file that is not a JPEG, such as a PNG named ``.jpg``, is decoded on the CPU)."""
 
     def __getitem__(self, index: int):
-        data = read_image_file(self.paths[index], check_jpeg=True)
+        data = read_image_file(self.paths[index], refetch=self.refetch)
         box, flip = self.augmentation()
         return data, self.targets[index], self.paths[index], box, flip
 
@@ -148,7 +142,7 @@ class JpegDecodeDataset(_PathsTargets):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.transforms.v2 import functional as TF
 
-        image = decode_file(self.paths[index])
+        image = decode_file(self.paths[index], refetch=self.refetch)
         s, r = self.image_size, self.resize
         box, flip = self.augmentation()
         if box is None:

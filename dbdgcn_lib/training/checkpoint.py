@@ -4,10 +4,11 @@ A checkpoint is a dict saved with ``torch.save``: the model's ``state_dict`` and
 the class names, the training config, optimizer / scheduler / scaler states, the number of
 finished epochs, the RNG states and the history of logged rows. ``save_checkpoint`` writes a
 temporary file, flushes it to disk and renames it over ``path`` (``utils.atomic_write``), so a crash
-or a full disk mid-write leaves the previous file whole. Everything is stored as tensors and plain
-Python values, so ``load_checkpoint`` can use ``torch.load(weights_only=True)``: a checkpoint cannot
-run code. Each checkpoint carries a SHA-256 ``checksum`` of its contents, checked on load: a damaged
-file is refused instead of evaluated.
+or a full disk mid-write leaves the previous file whole; a full disk is raised as the ``OSError``
+it is (ENOSPC, naming the file), not as torch's "unexpected pos". Everything is stored as tensors
+and plain Python values, so ``load_checkpoint`` can use ``torch.load(weights_only=True)``: a
+checkpoint cannot run code. Each checkpoint carries a SHA-256 ``checksum`` of its contents, checked
+on load: a damaged file is refused instead of evaluated.
 """
 
 from __future__ import annotations
@@ -64,7 +65,15 @@ def save_checkpoint(path: str | os.PathLike, obj: dict) -> Path:
     path = Path(path)
     obj = {**obj, "checksum": checksum(obj)}
     with atomic_write(path, "wb") as f:
-        torch.save(obj, f)
+        try:
+            torch.save(obj, f)
+        except RuntimeError as err:
+            # torch's zip writer reports a failed write (a full disk) as "unexpected pos N vs M", with
+            # the OSError only in the context: raise that, naming the file, so it can be said plainly
+            cause = err.__context__
+            if isinstance(cause, OSError) and cause.errno is not None:
+                raise OSError(cause.errno, cause.strerror, str(path)) from err
+            raise
     return path
 
 

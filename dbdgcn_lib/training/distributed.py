@@ -33,21 +33,27 @@ class DistInfo:
         return self.rank == 0
 
 
+def from_environment() -> DistInfo:
+    """Where ``torchrun``'s environment puts this process (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``),
+    whether or not it has joined the process group; one process without it."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return DistInfo()
+    return DistInfo(int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
 def init_distributed(device_type: str = "cuda") -> DistInfo:
     """Join the process group that ``torchrun`` describes in the environment (a no-op without it).
 
     Backend: NCCL for CUDA, gloo for the CPU. Returns the process's ``DistInfo``.
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return DistInfo()
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
+    info = from_environment()
+    if info.enabled and not dist.is_initialized():
         use_cuda = device_type == "cuda" and torch.cuda.is_available()
         if use_cuda:
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl" if use_cuda else "gloo", rank=rank, world_size=world_size)
-    return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank)
+            torch.cuda.set_device(info.local_rank)
+        dist.init_process_group("nccl" if use_cuda else "gloo", rank=info.rank, world_size=info.world_size)
+    return info
 
 
 def current() -> DistInfo:

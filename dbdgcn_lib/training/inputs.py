@@ -43,6 +43,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from dbdgcn_lib.data import (
+    REFETCH,
     CocoMultiLabel,
     CorruptImageError,
     DatasetError,
@@ -51,6 +52,7 @@ from dbdgcn_lib.data import (
     JpegDecodeDataset,
     PilImages,
     collate_bytes,
+    decode_jpegs,
     ensure_synthetic,
     normalize_batch,
     test_transform,
@@ -111,26 +113,61 @@ class SeededItems(Dataset):
 
 
 class SkipCorrupt(Dataset):
-    """Wraps a dataset so that an image that cannot be read is replaced by the next readable one (the
-    epoch keeps its length and every label stays its image's). Each skip is warned about, naming
+    """Wraps a dataset whose items are ``(image, target, ...)`` so that an image that cannot be read
+    does not stop the run. Training (``leave_out=False``): the next readable image takes its place
+    (the epoch keeps its length and every label stays its image's). Evaluation (``leave_out=True``):
+    the image is left out: the next readable image stands in for its shape, with a target of NaN,
+    and ``steps.predict_loader`` drops the rows whose target is NaN, so the metrics cover only
+    readable images and say how many were left out. Each unreadable image is warned about, naming
     the file, and counted in ``skipped``, a counter shared with the DataLoader's worker processes."""
 
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
+    def __init__(self, dataset: Dataset, *, leave_out: bool = False):
+        self.dataset, self.leave_out = dataset, leave_out
         self.skipped = multiprocessing.get_context().Value("q", 0)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def record(self, err: CorruptImageError) -> None:
+        """Count and warn about one unreadable image."""
+        with self.skipped.get_lock():
+            self.skipped.value += 1
+        warnings.warn(f"{'leaving out' if self.leave_out else 'skipping'}: {err}", stacklevel=3)
+
     def __getitem__(self, index: int):
         for attempt in range(len(self)):
             try:
-                return self.dataset[(index + attempt) % len(self)]
+                item = self.dataset[(index + attempt) % len(self)]
             except CorruptImageError as err:
-                with self.skipped.get_lock():
-                    self.skipped.value += 1
-                warnings.warn(f"skipping: {err}", stacklevel=2)
+                if attempt == 0 or not self.leave_out:  # a stand-in's own turn counts it once
+                    self.record(err)
+                continue
+            if self.leave_out and attempt > 0:
+                item = (item[0], left_out_target(item[1]), *item[2:])
+            return item
         raise CorruptImageError("no readable image in the split: every file failed; fetch the images again")
+
+
+def left_out_target(target: torch.Tensor) -> torch.Tensor:
+    """The target that marks an evaluation image as left out (unreadable): all NaN."""
+    return torch.full_like(target, float("nan"))
+
+
+def _stand_ins(
+    images: list[torch.Tensor | None], targets: torch.Tensor, failed: list[int], *, leave_out: bool
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The ``nvjpeg`` pipeline's ``SkipCorrupt`` for images that only fail in the main process's decoder:
+    each failed slot takes a readable image of the same batch, with its target (training) or with a
+    NaN target (evaluation: left out)."""
+    readable = [i for i, image in enumerate(images) if image is not None]
+    if not readable:
+        raise CorruptImageError("no readable image in a whole batch; fetch the images again")
+    images, targets = list(images), targets.clone()
+    for i in failed:
+        j = min(readable, key=lambda k: (k - i) % len(images))  # the next readable one, as SkipCorrupt
+        images[i] = images[j]
+        targets[i] = left_out_target(targets[j]) if leave_out else targets[j]
+    return images, targets
 
 
 class EpochSampler(Sampler):
@@ -288,8 +325,9 @@ def create_loader(
     last batch dropped (BatchNorm needs 2+ images); ``endless=True`` runs on across epochs.
     Evaluation: dataset order, every image once (under DDP, ``DistributedSampler`` shards;
     ``steps.predict_loader`` removes its padding). ``prefetch_factor``: batches in flight per worker
-    (default 4, fewer where ``/dev/shm`` is small). ``skip_corrupt``: see ``SkipCorrupt`` (an image
-    that only nvJPEG's decoder refuses is decoded on the CPU; one no decoder reads stops the run).
+    (default 4, fewer where ``/dev/shm`` is small). ``skip_corrupt``: see ``SkipCorrupt``: training
+    replaces an unreadable image, evaluation leaves it out (an image that only nvJPEG refuses is
+    decoded on the CPU; one that no decoder reads is handled in the main process the same way).
     """
     pipeline = resolve_pipeline(pipeline, device)
     dist = dist or distributed.DistInfo()
@@ -308,9 +346,11 @@ def create_loader(
         item_bytes = 4 * 3 * image_size**2
     else:
         kind = JpegDecodeDataset if pipeline == "uint8" else JpegBytesDataset
+        refetch = getattr(source, "refetch", REFETCH)  # a COCO split names its fetch command
         items = kind(
-            source.image_paths, source.labels, image_size=image_size, train=train, resize=resize, crop=crop
-        )
+            source.image_paths, source.labels, image_size=image_size, train=train, resize=resize, crop=crop,
+            refetch=refetch,
+        )  # fmt: skip
         if pipeline == "uint8":
 
             def transform(batch):
@@ -326,14 +366,24 @@ def create_loader(
 
             def transform(batch):
                 data, y, paths, boxes, flips = batch
-                x = gpu(data, boxes=boxes if train else None, flips=flips, names=paths)
+                failed: list[int] = []
+
+                def on_error(i: int, err: CorruptImageError) -> None:
+                    skipping.record(err)
+                    failed.append(i)
+
+                report = on_error if skipping is not None else None
+                images = decode_jpegs(data, device, names=paths, on_error=report, refetch=refetch)
+                if failed:
+                    images, y = _stand_ins(images, y, failed, leave_out=not train)
+                x = gpu.augment(images, boxes=boxes if train else None, flips=flips)
                 return x, y.to(device, non_blocking=True)
 
             item_bytes = 200_000  # a COCO JPEG's bytes
 
     skipping = None
     if skip_corrupt:
-        items = skipping = SkipCorrupt(items)
+        items = skipping = SkipCorrupt(items, leave_out=not train)
     if train:
         sampler = EpochSampler(items, seed=seed, dist=dist, endless=endless)
         items = SeededItems(items, seed)

@@ -227,13 +227,15 @@ def forward_scores(
 class Predictions:
     """What ``predict_loader`` returns: ``scores`` {"s", "s_r", "s_m"} -> (N, C) probabilities,
     ``targets`` (N, C), both numpy in dataset order, ``loss``: the mean BCE of s (the training loss
-    without branch terms) over every image and class, and ``img_per_s``: this process's steady rate
-    (the batches after the first, which also waits for the loader to fill; None for one batch)."""
+    without branch terms) over every image and class, ``img_per_s``: this process's steady rate
+    (the batches after the first, which also waits for the loader to fill; None for one batch), and
+    ``left_out``: unreadable images left out of all of these (``skip_corrupt``; their rows are gone)."""
 
     scores: dict[str, np.ndarray]
     targets: np.ndarray
     loss: float
     img_per_s: float | None = None
+    left_out: int = 0
 
 
 @torch.inference_mode()
@@ -283,9 +285,14 @@ def predict_loader(
     sampler = loader.sampler
     indices = torch.tensor(list(sampler)) if isinstance(sampler, DistributedSampler) else torch.arange(n)
     tensors = distributed.gather_predictions(tensors, indices[:n])
+    readable = ~tensors["targets"].isnan().any(1)  # a NaN target marks an image left out (SkipCorrupt)
+    left_out = int((~readable).sum())
+    if left_out:
+        tensors = {name: t[readable] for name, t in tensors.items()}
     targets = tensors.pop("targets").cpu().numpy()
-    loss = float(tensors.pop("loss").double().mean()) if n else float("nan")
-    return Predictions({name: t.cpu().numpy() for name, t in tensors.items()}, targets, loss, rate)
+    loss = float(tensors.pop("loss").double().mean()) if len(targets) else float("nan")
+    scores = {name: t.cpu().numpy() for name, t in tensors.items()}
+    return Predictions(scores, targets, loss, rate, left_out)
 
 
 def branch_metrics(predictions: Predictions, top_k: int | None = None) -> dict[str, dict]:

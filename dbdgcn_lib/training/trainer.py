@@ -270,6 +270,7 @@ class Trainer:
         cfg, device = self.config, self.device
         self.net.train()
         self.train_loader.set_epoch(epoch)
+        skipped_before = self.train_loader.skipped
         steps = self.steps_per_epoch
         warm = min(10, steps // 2)  # steps before the steady window
         total = torch.zeros((), device=device, dtype=torch.float64 if device.type != "mps" else torch.float32)
@@ -323,7 +324,7 @@ class Trainer:
             "steady_img_per_s": steady,
         }
         if cfg.skip_corrupt:
-            row["skipped_images"] = self.train_loader.skipped
+            row["skipped_images"] = self.train_loader.skipped - skipped_before  # this epoch's
         return row
 
     def _stop_if_not_finite(self, bad_step: int, epoch: int, steps: int) -> None:
@@ -405,6 +406,8 @@ class Trainer:
             metrics = branch_metrics(predictions)
             row.update({f"val_mAP{'' if n == 's' else n[1:]}": m["mAP"] for n, m in metrics.items()})
             row.update(val_CF1=metrics["s"]["CF1"], val_OF1=metrics["s"]["OF1"], val_loss=predictions.loss)
+            if cfg.skip_corrupt:
+                row["val_left_out"] = predictions.left_out  # unreadable: not in the metrics
             if predictions.img_per_s is not None:
                 row["eval_img_per_s"] = predictions.img_per_s * self.dist.world_size
             row["time_s"] = time.perf_counter() - start
@@ -420,6 +423,11 @@ class Trainer:
                 f"val mAP s {row['val_mAP']:.2f} s_r {row['val_mAP_r']:.2f} s_m {row['val_mAP_m']:.2f}  "
                 f"{row['steady_img_per_s']:.0f} img/s  {row['time_s']:.1f} s"
                 + (f"  skipped {row['skipped_images']} unreadable images" if "skipped_images" in row else "")
+                + (
+                    f"; left {row['val_left_out']} unreadable validation images out of the metrics"
+                    if row.get("val_left_out")
+                    else ""
+                )
             )
         last = self.history[-1] if self.history else None
         timing = cfg.limit_train_batches is not None or cfg.limit_val_batches is not None
