@@ -17,7 +17,8 @@ place in its output, so a long run leaves one empty slot, not one per epoch.
 
 from __future__ import annotations
 
-from tqdm.auto import tqdm as auto_tqdm
+import tqdm.auto  # noqa: F401 - first: it imports tqdm.autonotebook with its notebook-mode warning off
+from tqdm.autonotebook import tqdm as chosen_tqdm  # tqdm's choice: the notebook's bar or the terminal's
 from tqdm.std import tqdm as std_tqdm
 
 __all__ = ["in_notebook", "progress_bar", "resolve_progress"]
@@ -25,7 +26,7 @@ __all__ = ["in_notebook", "progress_bar", "resolve_progress"]
 
 def in_notebook() -> bool:
     """Whether this code runs in a Jupyter kernel whose bars are widgets (what ``tqdm.auto`` chose)."""
-    return auto_tqdm is not std_tqdm
+    return chosen_tqdm is not std_tqdm
 
 
 def resolve_progress(progress: bool | None) -> bool:

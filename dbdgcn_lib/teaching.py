@@ -200,6 +200,54 @@ def check_that(name: str, answer, test: Callable[[object], tuple[bool, str]], *,
 
 
 SECTION = re.compile(r"^# %% Exercise (\d+)\s*$", re.MULTILINE)
+CHECK_CALL = re.compile(r"""\bcheck(?:_that)?\(\s*["']Exercise (\d+)["']""")
+EXERCISE_TEXT = re.compile(r"\*\*Exercise (\d+)\b")
+#: The tag of a predict-then-run cell: the runner keeps no output of it, so that none shows before the
+#: student has written a prediction.
+EXPERIMENT_TAG = "experiment"
+
+
+def _source(cell) -> str:
+    source = cell["source"]
+    return source if isinstance(source, str) else "".join(source)
+
+
+def exercise_checks(cells) -> dict[int, int]:
+    """{exercise: index of its check cell}, from a notebook's cells: the code cell whose ``check`` or
+    ``check_that`` is named ``"Exercise N"``."""
+    found: dict[int, int] = {}
+    for index, cell in enumerate(cells):
+        if cell["cell_type"] == "code":
+            for number in CHECK_CALL.findall(_source(cell)):
+                found.setdefault(int(number), index)
+    return found
+
+
+def solution_target(cells, number: int) -> int | None:
+    """Index of the cell that exercise ``number``'s solution runs before: its check cell, or for a
+    predict-then-run exercise without one, the first cell tagged ``experiment`` after its text."""
+    checks = exercise_checks(cells)
+    if number in checks:
+        return checks[number]
+    text = next(
+        (
+            i
+            for i, c in enumerate(cells)
+            if c["cell_type"] == "markdown" and str(number) in EXERCISE_TEXT.findall(_source(c))
+        ),
+        None,
+    )
+    if text is None:
+        return None
+    return next(
+        (
+            i
+            for i in range(text + 1, len(cells))
+            if cells[i]["cell_type"] == "code"
+            and EXPERIMENT_TAG in cells[i].get("metadata", {}).get("tags", [])
+        ),
+        None,
+    )
 
 
 def solutions_file(notebook: str) -> Path:

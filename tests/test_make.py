@@ -72,7 +72,7 @@ def test_lab_generates_missing_data_then_starts_jupyter(tmp_path):
     out = dry_run(root, "lab", "LAB_ARGS=--no-browser --port=9999")
     assert "python -m dbdgcn_lib data synthetic --root data/synthetic" in out
     assert "jupyter lab notebooks/" in out and out.rstrip().endswith("--no-browser --port=9999")
-    assert "jupyter trust notebooks/" in out  # saved widget views show in the course's notebooks
+    assert "jupyter trust" not in out  # the notebooks store no widget state: nothing needs trust
     (root / "data" / "synthetic").mkdir(parents=True)
     (root / "data" / "synthetic" / "generator.json").write_text("{}")
     assert "data synthetic" not in dry_run(root, "lab")
