@@ -283,10 +283,11 @@ def read_solutions(path: str | os.PathLike) -> dict[int, str]:
 def solutions(notebook: str) -> Callable[[int], None]:
     """``solution = solutions("02")`` (a notebook's setup cell) gives ``solution(n)``, which puts a
     solution to exercise ``n`` into a new cell below the one that called it (in Jupyter, as ``%load``
-    does), ready to run before the exercise's check; elsewhere it prints the code."""
-    path = solutions_file(notebook)
+    does), ready to run before the exercise's check; elsewhere it prints the code. The file is looked
+    up when a solution is asked for, so a notebook without its solutions still runs."""
 
     def solution(number: int) -> None:
+        path = solutions_file(notebook)
         code = read_solutions(path)
         if number not in code:
             raise ValueError(
