@@ -54,7 +54,11 @@ def test_check_without_answer_says_so(capsys):
 
 
 def test_notebook_mode_prints_the_first_line(capsys, monkeypatch):
+    import warnings
+
     from dbdgcn_lib.teaching import notebook_mode
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # notebook_mode replaces it
 
     monkeypatch.setenv("DBDGCN_SMOKE", "1")
     assert notebook_mode(None) is True and capsys.readouterr().out == "mode: smoke\n"

@@ -771,9 +771,11 @@ def test_label_graph_explorer_with_80_classes_and_supercategories(tmp_path, smal
     by_name = dict(zip(names, supercategory))
     ex = widgets.LabelGraphExplorer(nums, counts, names, tau=0.4, groups=by_name, show_adjacency=False)
     assert list(ex.categories.options) == [f"group{g}" for g in range(10)]
+    assert len(ex.categories.value) == 1  # 80 classes: it opens on one group
     pair = labels.T @ labels
     cond = pair / labels.sum(axis=0)[:, None]  # P(j | i) from the labels themselves
     np.fill_diagonal(cond, 0.0)
+    ex.update(categories=())  # none selected: every class
     assert ex.edge_count == int((cond >= 0.4).sum())
     before = ex.png
     ex.update(tau=0.3, categories=("group6",), show_adjacency=True)
