@@ -2,7 +2,8 @@
 #
 #   make lab        create .venv, install, generate the embedded dataset, open JupyterLab on notebooks/
 #                   (LAB_ARGS="--no-browser --port=8890" passes options to jupyter lab)
-#   make test       create .venv, install, ruff, the test suite, then every notebook through nbval
+#   make test       create .venv, install, ruff, the test suite, then the notebooks through nbval with
+#                   every exercise's solution inserted (one smoke run proves both)
 #                   (PYTEST_ARGS="-m 'not browser'" passes options to the test-suite run)
 #   make notebooks  execute notebooks/NN_*.ipynb in order, in place, headless, in full mode, timed
 #                   (SMOKE=1: the short version CI runs)
@@ -19,6 +20,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := notebooks,dev
 SYNTHETIC := data/synthetic
+SOLVED := notebooks/.solved
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 
@@ -35,7 +37,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 .PHONY: help install lab test lint notebooks data clean distclean
 
 help:
-	@sed -n '1,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,15p' Makefile | sed 's/^# \{0,1\}//'
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.10 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
@@ -55,7 +57,6 @@ $(SYNTHETIC)/generator.json: | $(STAMP)
 data: $(SYNTHETIC)/generator.json
 
 lab: $(STAMP) $(SYNTHETIC)/generator.json
-	$(RUN) jupyter trust notebooks/[0-9][0-9]_*.ipynb >/dev/null  # the course's own notebooks: show saved widgets
 	$(RUN) jupyter lab notebooks/ $(ALLOW_ROOT) $(LAB_ARGS)
 
 lint: $(STAMP)
@@ -64,9 +65,11 @@ lint: $(STAMP)
 
 test: lint
 	$(RUN) $(SMOKE_ENV) python -m pytest -q --durations=10 $(PYTEST_ARGS) tests
-	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-		echo "$(RUN) $(SMOKE_ENV) python -m pytest -q --nbval-lax --nbval-current-env notebooks/"; \
-		$(RUN) $(SMOKE_ENV) python -m pytest -q --nbval-lax --nbval-current-env notebooks/; \
+	@if ls notebooks/[0-9][0-9]_*.ipynb >/dev/null 2>&1; then \
+		echo "$(RUN) python scripts/solved_notebooks.py"; \
+		$(RUN) python scripts/solved_notebooks.py || exit 1; \
+		echo "$(RUN) $(SMOKE_ENV) python -m pytest -q --nbval-lax --nbval-current-env $(SOLVED)/"; \
+		$(RUN) $(SMOKE_ENV) python -m pytest -q --nbval-lax --nbval-current-env $(SOLVED)/; \
 	else \
 		echo "no notebooks in notebooks/ yet: nbval step skipped"; \
 	fi
@@ -75,7 +78,8 @@ notebooks: $(STAMP) $(SYNTHETIC)/generator.json
 	$(RUN) python scripts/run_notebooks.py $(if $(filter 1 true yes,$(SMOKE)),--smoke,)
 
 clean:
-	rm -rf .pytest_cache .ruff_cache build dist $(SYNTHETIC) data/synthetic-* runs/notebook* runs/quick runs/figures
+	rm -rf .pytest_cache .ruff_cache build dist $(SYNTHETIC) data/synthetic-* runs/notebook* runs/quick runs/figures \
+		$(SOLVED)
 	find . -path ./$(VENV) -prune -o -type d \( -name __pycache__ -o -name .ipynb_checkpoints \) -print \
 		| xargs rm -rf
 

@@ -31,3 +31,18 @@ def default_runs_root() -> Path:
         return Path(env).expanduser()
     root = repo_root()
     return (root if root is not None else Path.home() / ".cache" / "dbdgcn") / "runs"
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as a message shows it: relative to the repository when inside it (``data/coco``, which
+    the course's commands, run from the repository's folder, accept), ``~/...`` inside the home folder,
+    else as given. Notebooks print no path of the machine that ran them."""
+    path = Path(path).expanduser()
+    if not path.is_absolute():
+        return str(path)
+    for base, prefix in ((repo_root(), ""), (Path.home(), "~/")):
+        for candidate in (path, path.resolve()):  # the repository's path is resolved: so is a link
+            if base is not None and candidate.is_relative_to(base):
+                relative = candidate.relative_to(base).as_posix()
+                return prefix + relative if relative != "." else (prefix.rstrip("/") or ".")
+    return str(path)

@@ -1,4 +1,6 @@
-"""JupyterLab in headless Chromium: notebooks run, widgets render, and a slider redraws the figure.
+"""JupyterLab in headless Chromium: what a student sees on opening a committed notebook (no dead widget,
+no answer, not marked modified), notebooks run, widgets render, a slider redraws the figure, and
+``solution(n)`` puts a solution into a new cell.
 
 Chromium is Debian's package at /usr/bin/chromium (or $DBDGCN_CHROMIUM) driven by Playwright through
 ``executable_path``; Playwright's own browser download does not work offline. `.ci/run` installs it.
@@ -7,9 +9,11 @@ Outside CI a missing chromium skips these tests; under CI (``CI`` set) it fails 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
@@ -29,6 +33,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 LABEL_GRAPH_NOTEBOOK = REPO / "notebooks" / "04_label_cooccurrence.ipynb"
+# the notebooks with explorers: a student opening them must see no dead control
+EXPLORER_NOTEBOOKS = ["04_label_cooccurrence.ipynb", "05_graph_convolution.ipynb", "08_evaluation.ipynb"]
 # JupyterLab user settings for the test: every cell stays in the DOM (no windowing), no news, no update check
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension:tracker": {"windowingMode": "none"},
@@ -101,9 +107,10 @@ def wait_widgets_settled(page) -> None:
     )
 
 
-def run_notebook_and_move_slider(folder: Path, name: str, tmp_path: Path, run_timeout_s: float) -> None:
-    """Open ``folder/name`` in JupyterLab, run all cells, check widgets, move the first slider to an end,
-    and check that an image inside a widget changed."""
+@contextlib.contextmanager
+def lab_page(folder: Path, tmp_path: Path, *, smoke: bool = True) -> Iterator:
+    """A JupyterLab server on ``folder`` (its own settings, the kernels in smoke mode) and a Chromium page;
+    on a failure, a screenshot, the server log and the browser console are kept and named."""
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -114,9 +121,11 @@ def run_notebook_and_move_slider(folder: Path, name: str, tmp_path: Path, run_ti
         *server_args(port, allow_root=True),
         f"--ServerApp.root_dir={folder}",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run all cells and wait for them
+        f"--NotebookNotary.data_dir={notary_dir(tmp_path)}",  # its own trust database (see trust())
     ]
     env = isolated_env(tmp_path / "jupyter", LAB_SETTINGS)
-    env["DBDGCN_SMOKE"] = "1"  # the kernels inherit the server's environment: smoke mode, as in CI
+    if smoke:
+        env["DBDGCN_SMOKE"] = "1"  # the kernels inherit the server's environment: smoke mode, as in CI
     log = tmp_path / "lab.log"
     with running_server(cmd, port=port, cwd=folder, env=env, log=log, timeout=60) as base:
         with sync_playwright() as pw:
@@ -125,46 +134,7 @@ def run_notebook_and_move_slider(folder: Path, name: str, tmp_path: Path, run_ti
             console: list[str] = []
             page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
             try:
-                page.goto(f"{base}/lab/tree/{name}", wait_until="domcontentloaded", timeout=60_000)
-                page.wait_for_function(KERNEL_IDLE_JS, arg=name, timeout=90_000)
-                assert page.evaluate(RUN_ALL_JS, name), f"{name} is not the current JupyterLab document"
-                page.wait_for_function(
-                    "() => window.__runAll !== 'running'", timeout=int(run_timeout_s * 1000), polling=500
-                )
-                outcome = page.evaluate("() => window.__runAll")
-                assert outcome == "ok", f"run all cells: {outcome}; errors: {error_text(page)}"
-
-                slider = page.locator(".jp-Notebook .widget-slider").first
-                slider.wait_for(state="visible", timeout=60_000)
-                page.wait_for_function(f"() => ({WIDGET_IMAGES_JS})().length > 0", timeout=60_000)
-                wait_widgets_settled(page)
-                errors = error_text(page)
-                assert not errors, f"errors after running the notebook: {errors}"
-                before = page.evaluate(WIDGET_IMAGES_JS)
-
-                handle = slider.locator(".noUi-handle").first
-                start_value = handle.get_attribute("aria-valuenow")
-                handle.focus()
-                handle.press("End")  # the far end of the range: a change big enough to redraw visibly
-                if handle.get_attribute("aria-valuenow") == start_value:
-                    handle.press("Home")  # it already sat at the maximum
-                moved = handle.get_attribute("aria-valuenow")
-                assert moved != start_value, f"the slider did not move from {start_value}"
-
-                page.wait_for_function(
-                    f"""(before) => {{
-                        const now = ({WIDGET_IMAGES_JS})();
-                        return now.length > 0 && JSON.stringify(now) !== JSON.stringify(before);
-                    }}""",
-                    arg=before,
-                    timeout=60_000,
-                )
-                # the callback's later messages (a traceback) come before the kernel's idle status
-                page.wait_for_function(KERNEL_IDLE_JS, arg=name, timeout=60_000)
-                page.wait_for_timeout(1000)
-                wait_widgets_settled(page)
-                errors = error_text(page)
-                assert not errors, f"errors after moving the slider: {errors}"
+                yield base, page
             except Exception:
                 page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
                 print(f"screenshot: {tmp_path / 'failure.png'}\nserver log: {log}")
@@ -172,6 +142,109 @@ def run_notebook_and_move_slider(folder: Path, name: str, tmp_path: Path, run_ti
                 raise
             finally:
                 browser.close()
+
+
+def notary_dir(tmp_path: Path) -> Path:
+    """The test server's trust database and signing key (a folder that must exist)."""
+    folder = tmp_path / "jupyter" / "notary"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def trust(paths: list[Path], tmp_path: Path) -> None:
+    """Sign ``paths`` in the test server's trust database, as ``jupyter trust`` does: JupyterLab then
+    renders everything they store (saved widget views included), the strictest view to test."""
+    from nbformat.sign import NotebookNotary
+
+    notary = NotebookNotary(data_dir=str(notary_dir(tmp_path)))
+    for path in paths:
+        notary.sign(nbformat.read(path, as_version=4))
+
+
+def open_notebook(page, base: str, name: str) -> None:
+    """Open ``name`` and wait until its kernel is idle (JupyterLab has then applied the kernel's info)."""
+    page.goto(f"{base}/lab/tree/{name}", wait_until="domcontentloaded", timeout=60_000)
+    page.wait_for_function(KERNEL_IDLE_JS, arg=name, timeout=90_000)
+
+
+def run_all(page, name: str, run_timeout_s: float) -> None:
+    assert page.evaluate(RUN_ALL_JS, name), f"{name} is not the current JupyterLab document"
+    page.wait_for_function(
+        "() => window.__runAll !== 'running'", timeout=int(run_timeout_s * 1000), polling=500
+    )
+    outcome = page.evaluate("() => window.__runAll")
+    assert outcome == "ok", f"run all cells: {outcome}; errors: {error_text(page)}"
+
+
+# What a student sees in a notebook just opened, before running anything.
+AS_OPENED_JS = r"""() => {
+    const widget = window.jupyterapp.shell.currentWidget;
+    const notebook = widget.content.node;
+    const cells = widget.content.widgets;
+    const tags = cell => cell.model.getMetadata('tags') || [];
+    return {
+        dirty: widget.context.model.dirty,
+        widgetViews: notebook.querySelectorAll('.jupyter-widgets, .jupyter-widgets-disconnected').length,
+        loading: notebook.textContent.includes('Loading widget'),
+        explorerLines: [...notebook.querySelectorAll('.jp-OutputArea-output')]
+            .filter(out => out.textContent.includes('explorer: run the notebook from the top')).length,
+        hiddenInputs: cells.filter(cell => cell.inputHidden).length,
+        solutionCode: cells.filter(cell => cell.model.type === 'code'
+            && cell.model.sharedModel.getSource().trimStart().startsWith('# Solution')).length,
+        experiments: cells.filter(cell => tags(cell).includes('experiment')).length,
+        experimentOutputs: cells.filter(cell => tags(cell).includes('experiment'))
+            .reduce((n, cell) => n + cell.model.outputs.length, 0),
+        stuckLines: (notebook.textContent.match(/Stuck\? Run solution\(\d+\)/g) || []).length,
+    };
+}"""
+# The direction toggle's buttons show their whole label ("ML-GCN code: P(i | j)", once cut to "P(i...").
+TOGGLE_LABELS_JS = """() => [...document.querySelectorAll('.jp-Notebook .widget-toggle-button')]
+    .map(b => ({text: b.textContent.trim(), cut: b.scrollWidth > b.clientWidth + 1}))"""
+
+
+def run_notebook_and_move_slider(folder: Path, name: str, tmp_path: Path, run_timeout_s: float) -> None:
+    """Open ``folder/name`` in JupyterLab, run all cells, check widgets, move the first slider to an end,
+    and check that an image inside a widget changed."""
+    with lab_page(folder, tmp_path) as (base, page):
+        open_notebook(page, base, name)
+        run_all(page, name, run_timeout_s)
+
+        slider = page.locator(".jp-Notebook .widget-slider").first
+        slider.wait_for(state="visible", timeout=60_000)
+        page.wait_for_function(f"() => ({WIDGET_IMAGES_JS})().length > 0", timeout=60_000)
+        wait_widgets_settled(page)
+        errors = error_text(page)
+        assert not errors, f"errors after running the notebook: {errors}"
+        toggles = page.evaluate(TOGGLE_LABELS_JS)
+        cut = [b["text"] for b in toggles if b["cut"]]
+        assert not cut, f"toggle buttons whose label is cut: {cut}"
+        if name == LABEL_GRAPH_NOTEBOOK.name:
+            assert "ML-GCN code: P(i | j)" in [b["text"] for b in toggles]
+        before = page.evaluate(WIDGET_IMAGES_JS)
+
+        handle = slider.locator(".noUi-handle").first
+        start_value = handle.get_attribute("aria-valuenow")
+        handle.focus()
+        handle.press("End")  # the far end of the range: a change big enough to redraw visibly
+        if handle.get_attribute("aria-valuenow") == start_value:
+            handle.press("Home")  # it already sat at the maximum
+        moved = handle.get_attribute("aria-valuenow")
+        assert moved != start_value, f"the slider did not move from {start_value}"
+
+        page.wait_for_function(
+            f"""(before) => {{
+                const now = ({WIDGET_IMAGES_JS})();
+                return now.length > 0 && JSON.stringify(now) !== JSON.stringify(before);
+            }}""",
+            arg=before,
+            timeout=60_000,
+        )
+        # the callback's later messages (a traceback) come before the kernel's idle status
+        page.wait_for_function(KERNEL_IDLE_JS, arg=name, timeout=60_000)
+        page.wait_for_timeout(1000)
+        wait_widgets_settled(page)
+        errors = error_text(page)
+        assert not errors, f"errors after moving the slider: {errors}"
 
 
 def slider_notebook() -> nbformat.NotebookNode:
@@ -217,5 +290,59 @@ def test_label_graph_notebook_in_browser(tmp_path):
     require_chromium()
     folder = tmp_path / "notebooks"
     # a copy, so running it in the browser never touches the committed notebooks
-    shutil.copytree(REPO / "notebooks", folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    skip = shutil.ignore_patterns(".ipynb_checkpoints", ".solved")
+    shutil.copytree(REPO / "notebooks", folder, ignore=skip)
     run_notebook_and_move_slider(folder, LABEL_GRAPH_NOTEBOOK.name, tmp_path, run_timeout_s=300)
+
+
+def test_committed_notebooks_as_a_student_opens_them(tmp_path):
+    """Opened (trusted), not run: no widget control (dead or alive), each explorer's one line, no
+    solution, no experiment's outcome, a way to reveal a solution, and the notebook not marked modified.
+    The notebooks as they were before (saved widget state, hidden solution cells, kernelspec "Python 3")
+    fail each of these."""
+    require_chromium()
+    folder = tmp_path / "notebooks"
+    shutil.copytree(
+        REPO / "notebooks", folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints", ".solved")
+    )
+    trust([folder / name for name in EXPLORER_NOTEBOOKS], tmp_path)
+    with lab_page(folder, tmp_path) as (base, page):
+        for name in EXPLORER_NOTEBOOKS:
+            open_notebook(page, base, name)
+            page.wait_for_timeout(2000)  # JupyterLab's metadata updates after the kernel's info
+            seen = page.evaluate(AS_OPENED_JS)
+            assert seen["dirty"] is False, f"{name} is marked modified on open"
+            assert seen["widgetViews"] == 0 and not seen["loading"], f"{name}: widget views {seen}"
+            assert seen["explorerLines"] >= 1, f"{name}: no explorer's one-line text form"
+            assert seen["hiddenInputs"] == 0 and seen["solutionCode"] == 0, f"{name}: solution code {seen}"
+            assert seen["experiments"] >= 1 and seen["experimentOutputs"] == 0, f"{name}: an outcome {seen}"
+            assert seen["stuckLines"] >= 1, f"{name}: no exercise says how to reveal its solution"
+
+
+def test_solution_puts_the_code_into_a_new_cell(tmp_path):
+    """``solution(n)`` in JupyterLab: a new cell below the one that called it holds the solution."""
+    require_chromium()
+    folder = tmp_path / "notebooks"
+    (folder / "solutions").mkdir(parents=True)
+    (folder / "solutions" / "42_topic.py").write_text("# %% Exercise 1\nanswer = 6 * 7\n")
+    cells = [
+        nbformat.v4.new_code_cell('from dbdgcn_lib.teaching import solutions\n\nsolution = solutions("42")'),
+        nbformat.v4.new_code_cell("solution(1)"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(nb, folder / "42_topic.ipynb")
+    with lab_page(folder, tmp_path, smoke=False) as (base, page):
+        open_notebook(page, base, "42_topic.ipynb")
+        run_all(page, "42_topic.ipynb", run_timeout_s=120)
+        sources = page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.content.widgets"
+            ".map(cell => cell.model.sharedModel.getSource())"
+        )
+        assert sources[:2] == [cells[0].source, "solution(1)"], sources
+        assert sources[2].splitlines()[0].startswith("# Exercise 1, a solution (")
+        assert sources[2].splitlines()[1:] == ["answer = 6 * 7"]

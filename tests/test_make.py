@@ -72,7 +72,7 @@ def test_lab_generates_missing_data_then_starts_jupyter(tmp_path):
     out = dry_run(root, "lab", "LAB_ARGS=--no-browser --port=9999")
     assert "python -m dbdgcn_lib data synthetic --root data/synthetic" in out
     assert "jupyter lab notebooks/" in out and out.rstrip().endswith("--no-browser --port=9999")
-    assert "jupyter trust notebooks/" in out  # saved widget views show in the course's notebooks
+    assert "jupyter trust" not in out  # the notebooks store no widget state: nothing needs trust
     (root / "data" / "synthetic").mkdir(parents=True)
     (root / "data" / "synthetic" / "generator.json").write_text("{}")
     assert "data synthetic" not in dry_run(root, "lab")
@@ -98,6 +98,14 @@ def test_run_notebooks_executes_in_order_and_reports(tmp_path):
     )
     for name in ("01_second", "00_first"):
         nbformat.write(tiny_notebook(code.replace("{name}", name)), folder / f"{name}.ipynb")
+    first = nbformat.read(folder / "00_first.ipynb", as_version=4)
+    bar = "from dbdgcn_lib.progress import progress_bar\n\nfor _ in progress_bar([0]):\n    pass"
+    first.cells += [  # not to be stored: widget state, a progress bar's widget, an experiment's outcome
+        nbformat.v4.new_code_cell("import ipywidgets\n\nipywidgets.IntSlider()"),
+        nbformat.v4.new_code_cell(bar),
+        nbformat.v4.new_code_cell("print('the outcome')", metadata={"tags": ["experiment"]}),
+    ]
+    nbformat.write(first, folder / "00_first.ipynb")
     nbformat.write(tiny_notebook("raise SystemExit('not part of the series')"), folder / "scratch.ipynb")
     env = {k: v for k, v in os.environ.items() if k != "DBDGCN_SMOKE"}
     result = subprocess.run(
@@ -112,10 +120,22 @@ def test_run_notebooks_executes_in_order_and_reports(tmp_path):
     table = result.stdout[result.stdout.index("notebook  ") :]
     assert "00_first.ipynb" in table and "01_second.ipynb" in table and "scratch" not in table
     assert table.strip().splitlines()[-1].startswith("total")
+    assert "no time limit per cell" in result.stdout and "[1/2] 00_first.ipynb" in result.stdout
     executed = nbformat.read(folder / "00_first.ipynb", as_version=4)
     cell = executed.cells[0]
     assert cell.execution_count == 1 and cell.outputs[0]["text"] == "42\n"
     assert "execution" not in cell.metadata  # no timestamps: re-running gives no spurious diff
+    assert executed.metadata.kernelspec == {
+        "display_name": "Python 3 (ipykernel)",  # what JupyterLab writes: it opens the notebook unmodified
+        "language": "python",
+        "name": "python3",
+    }
+    assert executed.metadata.language_info["name"] == "python" and "widgets" not in executed.metadata
+    slider, bar, experiment = executed.cells[1:]
+    assert [out.data for out in slider.outputs] == [{"text/plain": "IntSlider(value=0)"}]  # its text form
+    (line,) = (out.data for out in bar.outputs)  # the bar's last line, not its widget
+    assert list(line) == ["text/plain"] and line["text/plain"].startswith("100%|")
+    assert experiment.execution_count == 4 and experiment.outputs == []
 
 
 @pytest.mark.slow
@@ -133,6 +153,9 @@ def test_run_notebooks_failure_keeps_the_notebook_and_fails(tmp_path):
         timeout=300,
     )
     assert result.returncode == 1
-    assert "ZeroDivisionError" in result.stderr and "00_bad.ipynb" in result.stderr
+    assert (
+        "ZeroDivisionError" in result.stderr
+        and "00_bad.ipynb stopped: a cell raised an error" in result.stderr
+    )
     assert bad.read_bytes() == before, "a failed run must not overwrite the stored notebook"
     assert "01_good.ipynb: ok" in result.stdout  # the others still run

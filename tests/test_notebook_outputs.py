@@ -1,13 +1,19 @@
-"""The notebooks as committed are the full run a student gets from ``make lab``, and their text agrees
-with their outputs.
+"""The notebooks as committed are the full run a student gets from ``make lab``, their text agrees
+with their outputs, and nothing in them looks broken or belongs to the machine that ran them.
 
 - Every notebook was executed in full mode: the first line it prints is ``mode: full``, every code
   cell ran once, in order, and no output holds an error or a traceback.
 - A number the text quotes comes from a run or is a fact. Every decimal number (``65.1``, ``0.33``)
-  and every number with a thousands separator (``1,033``) in a markdown cell, outside code spans and
-  formulas, must be printed by one of the notebook's cells, or be one of the facts below (the
-  paper's tables, the recipes, the datasets' sizes): never a number copied by hand from an output,
-  which would drift when the notebook is run again.
+  and every number with a thousands separator (``1,033``) in a markdown cell (the model answers in
+  ``<details>`` blocks included), outside code spans and formulas, must be printed by one of the
+  notebook's cells, or be one of the facts below (the paper's tables, the recipes, the datasets'
+  sizes): never a number copied by hand from an output, which would drift when the notebook is run
+  again. docs/teaching.md's numbers come from the notebooks too, and its class times agree between
+  the arc table and each notebook's section.
+- What a student sees on opening a notebook (``scripts/run_notebooks.py`` writes it so): ipykernel's
+  kernelspec (JupyterLab then does not mark the notebook modified), no widget state and no widget
+  view (an explorer's text form follows a figure of the same thing), no stderr output and no
+  carriage-return progress junk, and no absolute path of the machine that ran it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from dbdgcn_lib.metrics import PAPER_TABLE1, PAPER_TABLE2
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+)(?!\w|[.,]\d)")
-CODE_OR_MATH = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|<[^>]+>|\]\([^)]*\)", re.DOTALL)
+# code, formulas, HTML tags (a real tag: "P < 0.4 ... >" in a model answer is text) and link targets
+CODE_OR_MATH = re.compile(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$|</?[A-Za-z][^>]*>|\]\([^)]*\)", re.DOTALL)
 
 
 def _paper_numbers() -> set[str]:
@@ -114,6 +121,10 @@ def test_the_number_pattern():
     text = "mAP 65.1 on 1,033 labels, 3 epochs, version 2.14.1, `0.37` in code, $0.5$ in math, item 1, 2"
     found = NUMBER.findall(CODE_OR_MATH.sub(" ", text))
     assert found == ["65.1", "1,033"]
+    answer = (
+        "<details><summary>A model answer</summary>\n\nwhen P < 0.4 the recall is 12.5 (>= 3.5)\n</details>"
+    )
+    assert NUMBER.findall(CODE_OR_MATH.sub(" ", answer)) == ["0.4", "12.5", "3.5"]  # model answers count
 
 
 def test_numbers_on_the_instructors_page_come_from_the_notebooks():
@@ -123,3 +134,95 @@ def test_numbers_on_the_instructors_page_come_from_the_notebooks():
     text = CODE_OR_MATH.sub(" ", page.read_text())
     unbacked = sorted({n for n in NUMBER.findall(text) if n not in FACTS and n not in printed})
     assert not unbacked, f"docs/teaching.md quotes numbers no notebook prints: {', '.join(unbacked)}"
+
+
+TEACHING = NOTEBOOKS[0].parent.parent / "docs" / "teaching.md" if NOTEBOOKS else None
+CLASS_TIME = re.compile(r"(?:about )?(\d+)(?:-(\d+))? min")
+
+
+def _minutes(text: str) -> tuple[int, int]:
+    match = CLASS_TIME.search(text)
+    assert match, f"no class time in {text!r}"
+    low = int(match.group(1))
+    return low, int(match.group(2) or low)
+
+
+def test_class_times_on_the_instructors_page_agree():
+    """The arc table's "in class" column and each notebook's "Time in class" line give the same time."""
+    text = TEACHING.read_text()
+    arc = {}
+    for row in re.findall(r"^\| (\d\d) [^|]*\|[^|]*\| ([^|]*) \|$", text, re.MULTILINE):
+        arc[row[0]] = _minutes(row[1])
+    sections = {}
+    for number, body in re.findall(r"^## (\d\d) [^\n]*\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL):
+        line = next(line for line in body.splitlines() if line.startswith("**Time in class"))
+        sections[number] = _minutes(line)
+    assert sorted(arc) == sorted(sections) == [p.name[:2] for p in NOTEBOOKS]
+    differ = [f"{n}: arc {arc[n]}, section {sections[n]}" for n in sorted(arc) if arc[n] != sections[n]]
+    assert not differ, "docs/teaching.md gives two class times (minutes, low-high): " + "; ".join(differ)
+
+
+# -- what a student sees on opening a notebook --------------------------------------------------------
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+WIDGET_MIME = ("application/vnd.jupyter.widget-view+json", "application/vnd.jupyter.widget-state+json")
+REPO = Path(__file__).resolve().parent.parent
+# an absolute POSIX path of two or more parts after a space, a quote, "(" or "=" (not a URL's "//host/"),
+# or a Windows drive path
+ABSOLUTE_PATH = re.compile(r"(?:(?<=[\s'\"(=])|^)/[\w.-]+/[\w./-]+|\b[A-Za-z]:\\\\?[\w.-]", re.MULTILINE)
+EXPLORER_LINE = re.compile(r"^[\w -]+explorer: run the notebook from the top")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_opens_unmodified_in_jupyterlab(path):
+    metadata = json.loads(path.read_text())["metadata"]
+    assert metadata["kernelspec"] == KERNELSPEC, f"{path.name}: kernelspec {metadata['kernelspec']}"
+    info = metadata["language_info"]
+    assert info["name"] == "python" and info["codemirror_mode"] == {"name": "ipython", "version": 3}
+    assert info["pygments_lexer"] == "ipython3" and info["file_extension"] == ".py"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_widget_state_and_no_widget_view_is_stored(path):
+    nb = json.loads(path.read_text())
+    assert "widgets" not in nb["metadata"], f"{path.name} stores widget state: it renders as dead controls"
+    for index, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            stored = set(out.get("data", {})) & set(WIDGET_MIME)
+            assert not stored, f"{path.name} cell {index}: a stored widget view ({stored})"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_stderr_no_progress_junk_and_no_machine_paths_in_outputs(path):
+    home = str(Path.home())
+    problems = []
+    for index, cell in enumerate(_cells(path)):
+        for out in cell.get("outputs", []):
+            if out["output_type"] == "stream" and out["name"] == "stderr":
+                problems.append(f"cell {index}: stderr {''.join(out['text'])[:80]!r}")
+        text = _output_text(cell)
+        if "\r" in text:
+            problems.append(f"cell {index}: a carriage return (a progress bar's redraws)")
+        for found in ABSOLUTE_PATH.findall(text) + [p for p in (str(REPO), home) if p != "/" and p in text]:
+            problems.append(f"cell {index}: the path {found!r}")
+    assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+def test_the_absolute_path_pattern():
+    text = "saved as /root/.cache/torch/x.pth; data root: data; see https://download.pytorch.org/models/r.pth"
+    assert ABSOLUTE_PATH.findall(text) == ["/root/.cache/torch/x.pth"]
+    assert ABSOLUTE_PATH.findall("3/4 of 1/32; it/s; ~/.cache/x; C:\\Users\\me") == ["C:\\U"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_explorer_follows_a_figure_of_the_same_thing(path):
+    """A notebook just opened shows an explorer as one line; the figure just above it shows its content."""
+    code = [c for c in _cells(path) if c["cell_type"] == "code"]
+    for k, cell in enumerate(code):
+        if not any(EXPLORER_LINE.match(line) for line in _output_text(cell).splitlines()):
+            continue
+        before = code[max(0, k - 3) : k]
+        figures = [c for c in before for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert figures, (
+            f"{path.name}: an explorer (code cell {k}) without a figure in the 3 code cells before it"
+        )

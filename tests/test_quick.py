@@ -93,12 +93,14 @@ def test_a_cached_run_loads_instead_of_training_again(tiny, tmp_path):
     assert _train(tiny, epochs=1, cache=tmp_path).history == first.history
 
 
-def test_runs_in_worker_processes_equal_the_sequential_ones(tiny):
+def test_runs_in_worker_processes_equal_the_sequential_ones(tiny, capsys):
     jobs = [
         dict(variant="db_dgcn", root=tiny, image_size=64, epochs=1, batch_size=8, embed_dim=16, seed=seed)
         for seed in (0, 1)
-    ] + [dict(variant="resnet", root=tiny, image_size=64, epochs=1, batch_size=8, seed=0)]
-    parallel = quick_train_many(jobs, workers=2, predict=("rare",))
+    ] + [dict(variant="resnet", root=tiny, image_size=64, epochs=2, batch_size=8, seed=0)]
+    parallel = quick_train_many(jobs, workers=2, predict=("rare",), progress=True)
+    bar = capsys.readouterr().err.split("\r")[-1]  # the bar's last state: every epoch, every run
+    assert bar.startswith("training: 100%") and "4/4 [" in bar and "3/3 runs" in bar
     sequential = [quick_train(**job, threads=1) for job in jobs]
     for p, s in zip(parallel, sequential, strict=True):
         assert p.history == s.history
@@ -106,3 +108,6 @@ def test_runs_in_worker_processes_equal_the_sequential_ones(tiny):
             assert torch.equal(a, b), name
         assert "rare" in p.outputs and torch.equal(p.outputs["rare"]["logits"], s.predict("rare")["logits"])
     assert parallel[0].history != parallel[1].history  # the seeds differ
+    assert capsys.readouterr().err == ""  # no bar outside a notebook unless asked for
+    quick_train_many(jobs[2:], workers=1, progress=True)  # in this process: the epochs counted as they end
+    assert "training: 100%" in capsys.readouterr().err

@@ -54,7 +54,11 @@ def test_check_without_answer_says_so(capsys):
 
 
 def test_notebook_mode_prints_the_first_line(capsys, monkeypatch):
+    import warnings
+
     from dbdgcn_lib.teaching import notebook_mode
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # notebook_mode replaces it
 
     monkeypatch.setenv("DBDGCN_SMOKE", "1")
     assert notebook_mode(None) is True and capsys.readouterr().out == "mode: smoke\n"
@@ -104,3 +108,105 @@ def test_the_trainer_run_of_notebook_07_is_the_smoke_preset(tmp_path, monkeypatc
     small, folder = trainer_run(True)
     assert small.data == str(tmp_path / "data" / "synthetic-320") and folder.name == "smoke"
     assert small == get_preset("smoke", data=small.data)
+
+
+def test_with_the_solutions_present_every_check_must_pass(monkeypatch, capsys):
+    from dbdgcn_lib.teaching import SOLUTIONS_ENV, SolutionFailed, check_that
+
+    def positive(x):
+        return x > 0, f"{x} > 0"
+
+    monkeypatch.delenv(SOLUTIONS_ENV, raising=False)
+    assert check("ex", 2.0, 3.0) == "wrong" and check("ex", None, 3.0) == "unanswered"  # a student: told
+    monkeypatch.setenv(SOLUTIONS_ENV, "1")
+    assert check("ex", 3.0, 3.0) == "exact" and check("ex", 3.0 + 1e-9, 3.0) == "close"
+    assert check_that("ex", 1.0, positive, wrong_example=-1.0) == "right"
+    for answer in (2.0, None):
+        with pytest.raises(SolutionFailed, match="ex: (wrong|unanswered) with its solution inserted"):
+            check("ex", answer, 3.0)
+    for answer in (-2.0, None):
+        with pytest.raises(SolutionFailed):
+            check_that("ex", answer, positive, wrong_example=-1.0)
+    assert "ex: wrong: try again" in capsys.readouterr().out  # the verdict is printed before it raises
+
+
+SOLUTIONS_TEXT = '''"""Solutions to notebook 42."""
+
+# %% Exercise 1
+answer = 6 * 7
+
+# %% Exercise 3
+def f(x):
+    return x + 1
+
+
+answer = f(1)
+'''
+
+
+def test_solutions_file_sections(tmp_path):
+    from dbdgcn_lib.teaching import read_solutions
+
+    path = tmp_path / "42_topic.py"
+    path.write_text(SOLUTIONS_TEXT)
+    sections = read_solutions(path)
+    assert sections == {1: "answer = 6 * 7\n", 3: "def f(x):\n    return x + 1\n\n\nanswer = f(1)\n"}
+    path.write_text(SOLUTIONS_TEXT + "\n# %% Exercise 1\nanswer = 0\n")
+    with pytest.raises(ValueError, match="two sections for exercise 1"):
+        read_solutions(path)
+
+
+def test_solution_puts_the_code_in_a_new_cell_or_prints_it(tmp_path, monkeypatch, capsys):
+    from dbdgcn_lib import teaching
+
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "42_topic.py").write_text(SOLUTIONS_TEXT)
+    monkeypatch.chdir(tmp_path)  # a notebook's kernel runs in the notebook's folder
+    solution = teaching.solutions("42")
+    monkeypatch.setattr(teaching, "_ipython", lambda: None)
+    assert solution(1) is None
+    printed = capsys.readouterr().out
+    assert printed.startswith("# Exercise 1, a solution (") and printed.endswith("answer = 6 * 7\n\n")
+
+    class Shell:  # what IPython offers: %load fills the next cell the same way
+        def set_next_input(self, text, replace):
+            self.cell, self.replace = text, replace
+
+    shell = Shell()
+    monkeypatch.setattr(teaching, "_ipython", lambda: shell)
+    solution(3)
+    assert shell.replace is False and shell.cell.splitlines()[1:] == [
+        "def f(x):",
+        "    return x + 1",
+        "",
+        "",
+        "answer = f(1)",
+    ]
+    with pytest.raises(ValueError, match="solutions to exercises 1, 3, not to 2"):
+        solution(2)
+    missing = teaching.solutions("43")  # the setup cell runs without the file; asking for one says why
+    with pytest.raises(FileNotFoundError, match="no solutions for notebook 43"):
+        missing(1)
+
+
+def test_the_course_solutions_are_found_from_any_folder(tmp_path, monkeypatch):
+    from dbdgcn_lib.teaching import solutions_file
+
+    monkeypatch.chdir(tmp_path)  # not notebooks/: the repository's notebooks/solutions/ answers
+    assert solutions_file("02").parent.name == "solutions" and solutions_file("02").name.startswith("02_")
+    assert solutions_file("02_backbone_multiscale.ipynb") == solutions_file("02")
+
+
+def test_warnings_read_as_one_plain_line_in_a_notebook(monkeypatch, capsys):
+    import warnings
+
+    from dbdgcn_lib.teaching import notebook_mode
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after the test
+    notebook_mode(True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("2 class(es) have no positive example", RuntimeWarning, stacklevel=1)
+    captured = capsys.readouterr()
+    assert captured.out == "mode: smoke\nRuntimeWarning: 2 class(es) have no positive example\n"
+    assert captured.err == ""

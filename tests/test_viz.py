@@ -9,6 +9,7 @@ from matplotlib.patches import FancyArrowPatch
 from PIL import Image
 
 from dbdgcn_lib import viz
+from dbdgcn_lib.data import coco_label_statistics
 from dbdgcn_lib.data.constants import IMAGENET_MEAN, IMAGENET_STD
 from dbdgcn_lib.graph import conditional_probability, cooccurrence, static_adjacency
 from dbdgcn_lib.metrics import average_precision, multilabel_metrics
@@ -724,7 +725,10 @@ def test_explorers_text_form_is_one_line_and_the_widget_view_stays(small_pngs):
     }
     for kind, ex in explorers.items():
         bundle = ex._repr_mimebundle_()
-        line = f"{kind} (interactive): run this cell in Jupyter to use it."
+        line = (
+            f"{kind}: run the notebook from the top (Run \u25b8 Run All Cells) to use it; "
+            "a figure above shows what it draws."
+        )
         assert bundle["text/plain"] == repr(ex) == line
         view = bundle["application/vnd.jupyter.widget-view+json"]
         assert view["model_id"] == ex.widget.model_id  # a live kernel still draws the widget
@@ -767,9 +771,11 @@ def test_label_graph_explorer_with_80_classes_and_supercategories(tmp_path, smal
     by_name = dict(zip(names, supercategory))
     ex = widgets.LabelGraphExplorer(nums, counts, names, tau=0.4, groups=by_name, show_adjacency=False)
     assert list(ex.categories.options) == [f"group{g}" for g in range(10)]
+    assert len(ex.categories.value) == 1  # 80 classes: it opens on one group
     pair = labels.T @ labels
     cond = pair / labels.sum(axis=0)[:, None]  # P(j | i) from the labels themselves
     np.fill_diagonal(cond, 0.0)
+    ex.update(categories=())  # none selected: every class
     assert ex.edge_count == int((cond >= 0.4).sum())
     before = ex.png
     ex.update(tau=0.3, categories=("group6",), show_adjacency=True)
@@ -814,3 +820,59 @@ def test_label_graph_explorer_switches_to_ml_gcn_codes_direction(small_pngs):
         ex.adjacency, static_adjacency(NUMS, COUNTS, tau=0.6, p=0.2, convention="ml_gcn_code")
     )
     assert ex.png != paper_png and any("ml_gcn_code" in ax.get_title() for ax in ex.figure.axes)
+
+
+@needs_widgets
+def test_a_large_label_graph_opens_on_its_group_with_the_most_edges(small_pngs):
+    stats = coco_label_statistics()
+    ex = widgets.LabelGraphExplorer(stats.nums, stats.counts, stats.names, groups=stats.supercategories)
+    (opened,) = ex.categories.value
+    P = conditional_probability(stats.nums, stats.counts)
+    np.fill_diagonal(P, 0.0)
+
+    def inner_edges(group):
+        members = [stats.names.index(n) for n in ex.groups[group]]
+        return int((P[np.ix_(members, members)] >= 0.4).sum())
+
+    assert inner_edges(opened) == max(inner_edges(g) for g in ex.groups) > 0
+    assert ex.selected_classes() == ex.groups[opened] and len(ex.selected_classes()) < 30
+    assert widgets.LabelGraphExplorer(NUMS, COUNTS, NAMES).categories.value == ()  # small: everything
+    chosen = widgets.LabelGraphExplorer(stats.nums, stats.counts, stats.names, categories=("person", "skis"))
+    assert chosen.selected_classes() == ["person", "skis"]
+    without_groups = widgets.LabelGraphExplorer(stats.nums, stats.counts, stats.names)
+    assert len(without_groups.categories.value) == 30 and "person" in without_groups.categories.value
+
+
+@needs_widgets
+def test_the_direction_toggle_sizes_its_buttons_to_their_labels(small_pngs):
+    ex = widgets.LabelGraphExplorer(NUMS, COUNTS, NAMES, show_adjacency=False)
+    assert ex.convention.style.button_width == "auto"  # a fixed width cut "ML-GCN code: P(i..."
+
+
+def _smallest_text_px(fig, display_px=960, dpi=100):
+    """The smallest text of ``fig`` in screen pixels where a notebook shows it: drawn at ``dpi`` and
+    shrunk to ``display_px`` when wider (``viz.core.DISPLAY_WIDTH_IN``)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width_px = fig.get_tightbbox(renderer).width * dpi
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    shown = [t for t in texts if t.get_window_extent(renderer).width > 0]
+    return min(t.get_fontsize() for t in shown) * dpi / 72 * min(1.0, display_px / width_px)
+
+
+@pytest.mark.parametrize("classes", [20, 80])
+def test_heatmap_names_are_legible_at_the_notebooks_width(classes):
+    """Readable in class: at 960 px, COCO's 80 names were 4 px tall (the figure was 1,520 px wide and
+    shown shrunk); now at least 8 px, and the embedded set's 20 far more."""
+    stats = coco_label_statistics()
+    P = conditional_probability(stats.nums, stats.counts)[:classes, :classes]
+    fig = viz.cooccurrence_heatmap(P, stats.names[:classes], vmin=0, vmax=1, highlight=["airplane"])
+    assert _smallest_text_px(fig) >= (8.0 if classes == 80 else 12.0)
+    bold = [t for t in fig.axes[0].get_yticklabels() if t.get_fontweight() == "bold"]
+    assert [t.get_text() for t in bold] == ["airplane"]
+    with pytest.raises(ValueError, match="unknown class"):
+        viz.cooccurrence_heatmap(P, stats.names[:classes], highlight=["unicorn"])

@@ -24,14 +24,15 @@ import hashlib
 import json
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import queue
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
 from dbdgcn_lib.data import CocoMultiLabel, ensure_synthetic, read_generator, test_transform
 from dbdgcn_lib.graph import cooccurrence, static_adjacency
@@ -43,7 +44,8 @@ from dbdgcn_lib.models import (
     build_model,
     uses_cooccurrence_prior,
 )
-from dbdgcn_lib.paths import default_runs_root
+from dbdgcn_lib.paths import default_runs_root, display_path
+from dbdgcn_lib.progress import progress_bar, resolve_progress
 from dbdgcn_lib.training.checkpoint import checksum
 from dbdgcn_lib.training.steps import forward_scores, train_step
 from dbdgcn_lib.utils import atomic_write, seed_everything
@@ -167,6 +169,7 @@ def quick_train(
     seed: int = 0,
     threads: int | None = 1,
     verbose: bool = False,
+    progress: bool | None = None,
     cache: bool | str | os.PathLike = False,
     **switches,
 ) -> QuickRun:
@@ -178,9 +181,10 @@ def quick_train(
     convention)`` of the training labels) is set whenever the variant uses it. ``train_images``
     trains on the first N images only; ``switches`` go to ``build_model`` (e.g. ``aux_branch=False``).
     ``threads``: torch threads during the run (None leaves torch's setting alone). ``verbose`` prints
-    one line per epoch. ``cache``: a folder (True: ``<runs>/quick``) where the trained run is kept,
-    keyed by every argument and the dataset's generator record, so that another notebook asking for
-    the same run loads it instead of training it again (the same weights and history).
+    one line per epoch; ``progress`` shows a bar over the steps with the time left (None: in a
+    notebook). ``cache``: a folder (True: ``<runs>/quick``) where the trained run is kept, keyed by
+    every argument and the dataset's generator record, so that another notebook asking for the same
+    run loads it instead of training it again (the same weights and history).
     """
     if epochs < 1 or batch_size < 2:
         raise ValueError("epochs must be >= 1 and batch_size >= 2")
@@ -193,7 +197,7 @@ def quick_train(
         run = _load_cached(cache_file, root, threads)
         if run is not None:
             if verbose:
-                print(f"loaded the trained run from {cache_file}")
+                print(f"loaded the trained run from {display_path(cache_file)}")
             return run
     train = split_tensors(root, "train", image_size, train_images)
     val = split_tensors(root, "val", image_size)
@@ -210,7 +214,10 @@ def quick_train(
         run = QuickRun(model, class_names, image_size, root, nums, counts, adjacency, threads=threads)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         generator = torch.Generator().manual_seed(seed)
+        steps_per_epoch = (n_train - batch_size) // batch_size + 1
+        bar = progress_bar(total=epochs * steps_per_epoch, unit="step", enabled=resolve_progress(progress))
         for epoch in range(epochs):
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
             model.train()
             order = torch.randperm(n_train, generator=generator)
             total, steps = 0.0, 0
@@ -221,6 +228,7 @@ def quick_train(
                 x = torch.where(flip[:, None, None, None], x.flip(3), x)
                 loss = train_step(model, (x, y), optimizer, amp="none", grad_clip=None)
                 total, steps = total + loss.item(), steps + 1
+                bar.update()
             model.eval()
             logits = run.predict(val.images)["logits"]
             row = {
@@ -230,11 +238,14 @@ def quick_train(
                 "val_mAP": multilabel_metrics(logits.sigmoid().numpy(), val.targets.numpy())["mAP"],
             }
             run.history.append(row)
+            if _epoch_listener is not None:
+                _epoch_listener()
             if verbose:
-                print(
+                bar.write(  # above a terminal's bar, not through it
                     f"epoch {row['epoch']}/{epochs}  loss {row['loss']:.4f}  val loss {row['val_loss']:.4f}  "
                     f"val mAP {row['val_mAP']:.1f}"
                 )
+        bar.close()
     model.eval()
     if cache_file is not None:
         _save_cached(cache_file, run, settings)
@@ -290,6 +301,19 @@ def _load_cached(path: Path, root: Path, threads: int | None) -> QuickRun | None
     return run
 
 
+_DEFAULT_EPOCHS = quick_train.__kwdefaults__["epochs"]
+
+#: Called after every epoch that quick_train trains: how quick_train_many counts epochs, in its worker
+#: processes (through a queue) and in this one.
+_epoch_listener: Callable[[], None] | None = None
+
+
+def _report_epochs_to(epochs: queue.Queue) -> None:
+    """Worker initializer of ``quick_train_many``: every trained epoch puts one item on ``epochs``."""
+    global _epoch_listener
+    _epoch_listener = lambda: epochs.put(1)  # noqa: E731
+
+
 def _train_and_predict(job: dict) -> QuickRun:
     """One job of ``quick_train_many`` (in a worker process): train, then predict the asked splits."""
     job = dict(job)
@@ -309,7 +333,11 @@ def default_workers() -> int:
 
 
 def quick_train_many(
-    jobs: list[dict], *, workers: int | None = None, predict: tuple[str, ...] = (), progress: bool = False
+    jobs: list[dict],
+    *,
+    workers: int | None = None,
+    predict: tuple[str, ...] = (),
+    progress: bool | None = None,
 ) -> list[QuickRun]:
     """Run independent ``quick_train`` jobs (keyword dicts, e.g. ``{"variant": "resnet", "seed": 1}``)
     in ``workers`` processes (default: the cores available), one thread each, and return their
@@ -317,17 +345,27 @@ def quick_train_many(
 
     Every run is seeded and runs on one thread, so the results equal running the jobs one after
     another with ``threads=1`` (the test suite checks it). ``workers=1`` runs them here, in order.
+    ``progress`` shows one bar over the epochs of all jobs, with the runs done and the time left
+    (None: in a notebook).
     """
-    jobs = [{"threads": 1, **job, "predict": tuple(predict)} for job in jobs]
+    global _epoch_listener
+    jobs = [{"threads": 1, **job, "predict": tuple(predict), "progress": False} for job in jobs]
     workers = min(len(jobs), default_workers() if workers is None else workers)
     if workers < 1:
         raise ValueError("workers must be >= 1")
-    bar = tqdm(total=len(jobs), desc="runs", disable=not progress)
+    total = sum(job.get("epochs", _DEFAULT_EPOCHS) for job in jobs)
+    bar = progress_bar(total=total, desc="training", unit="epoch", enabled=resolve_progress(progress))
+    bar.set_postfix_str(f"0/{len(jobs)} runs")
     if workers == 1:
         runs = []
-        for job in jobs:
-            runs.append(_train_and_predict(job))
-            bar.update()
+        _epoch_listener = bar.update
+        try:
+            for job in jobs:
+                runs.append(_train_and_predict(job))
+                bar.set_postfix_str(f"{len(runs)}/{len(jobs)} runs")
+        finally:
+            _epoch_listener = None
+        bar.update(total - bar.n)  # runs loaded from a cache trained no epoch here
         bar.close()
         return runs
     # Workers start from a clean process (forkserver; spawn where there is none): a fork of a process
@@ -336,10 +374,26 @@ def quick_train_many(
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload(["dbdgcn_lib.training.quick"])
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+    epochs = context.Queue()
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_report_epochs_to, initargs=(epochs,)
+    ) as pool:
         futures = [pool.submit(_train_and_predict, job) for job in jobs]
-        for future in as_completed(futures):
-            future.result()  # an error surfaces here, with its own message
-            bar.update()
+        pending, finished = set(futures), 0
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # an error surfaces here, with its own message
+                finished += 1
+            while True:
+                try:
+                    epochs.get_nowait()
+                except queue.Empty:
+                    break
+                bar.update()
+            if done:
+                bar.set_postfix_str(f"{finished}/{len(jobs)} runs")
+    bar.update(total - bar.n)  # epochs whose report had not arrived yet, and runs loaded from a cache
     bar.close()
+    epochs.close()
     return [future.result() for future in futures]

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm.auto import tqdm
 
 from dbdgcn_lib.metrics import multilabel_metrics, paper_tables
+from dbdgcn_lib.progress import progress_bar
 from dbdgcn_lib.training import distributed
 from dbdgcn_lib.training.inputs import DeviceLoader, to_device
 from dbdgcn_lib.utils import synced_time
@@ -263,7 +263,7 @@ def predict_loader(
     total = len(loader) if limit_batches is None else min(limit_batches, len(loader))
     started, steady_images = None, 0
     for step, batch in enumerate(
-        tqdm(loader, total=total, desc="evaluate", leave=False, disable=not progress)
+        progress_bar(loader, total=total, desc="evaluate", leave=False, enabled=progress)
     ):
         if step == total:
             break

@@ -33,6 +33,8 @@ from tqdm.auto import tqdm
 
 from dbdgcn_lib.data import DatasetError
 from dbdgcn_lib.models import attach_cooccurrence_prior, build_model, parameter_groups
+from dbdgcn_lib.paths import display_path
+from dbdgcn_lib.progress import progress_bar
 from dbdgcn_lib.training import distributed
 from dbdgcn_lib.training.checkpoint import (
     FORMAT,
@@ -276,8 +278,8 @@ class Trainer:
         total = torch.zeros((), device=device, dtype=torch.float64 if device.type != "mps" else torch.float32)
         first_bad = torch.full((), -1, dtype=torch.int64, device=device)
         watch = _LossWatch(device, self.dist)
-        bar = tqdm(
-            total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=not self.progress
+        bar = progress_bar(
+            total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, enabled=self.progress
         )
         start = time.perf_counter()
         first_batch_s, steady_start = 0.0, None
@@ -334,8 +336,9 @@ class Trainer:
         if self.epoch and self.out is not None:
             lr_head, lr_backbone = self.config.lr_head / 2, self.config.lr_backbone / 2
             advice = (
-                f"the last good checkpoint is {self.out / 'last.pt'} (epoch {self.epoch}); go on from it "
-                f"with lower learning rates: python -m dbdgcn_lib train --resume --out {self.out} "
+                f"the last good checkpoint is {display_path(self.out / 'last.pt')} (epoch {self.epoch}); go "
+                f"on from it with lower learning rates: python -m dbdgcn_lib train --resume --out "
+                f"{display_path(self.out)} "
                 f"--lr-head {lr_head:g} --lr-backbone {lr_backbone:g}"
             )
         else:

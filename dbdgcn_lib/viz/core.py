@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 from dbdgcn_lib.data.constants import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
+    "DISPLAY_WIDTH_IN",
     "OKABE_ITO",
     "VizFigure",
     "class_indices",
@@ -45,6 +46,11 @@ __all__ = [
     "to_numpy",
     "wrap_text",
 ]
+
+#: How wide a notebook shows a figure without scaling it down: JupyterLab's output area in a laptop's
+#: window (1400 px) is about 960 px, 9.6 inches at the 100 dpi figures are drawn at. A wider figure is
+#: shrunk to fit, and its text with it.
+DISPLAY_WIDTH_IN = 9.6
 
 # Okabe & Ito (2008), ordered so the first colours are the most distinct on white (yellow last).
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")

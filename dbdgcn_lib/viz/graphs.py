@@ -12,10 +12,22 @@ import networkx as nx
 import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-from dbdgcn_lib.viz.core import class_indices, new_axes, new_figure, root_figure, tick_fontsize, to_numpy
+from dbdgcn_lib.viz.core import (
+    DISPLAY_WIDTH_IN,
+    OKABE_ITO,
+    class_indices,
+    new_axes,
+    new_figure,
+    root_figure,
+    tick_fontsize,
+    to_numpy,
+)
 
 __all__ = ["adjacency_pair", "cooccurrence_heatmap", "graph_layout", "label_graph", "label_graph_data"]
+
+MANY_CLASSES = 40  # beyond this many names a heatmap fills the notebook's width and sizes names to its rows
 
 
 def cooccurrence_heatmap(
@@ -31,22 +43,35 @@ def cooccurrence_heatmap(
     xlabel: str = "j",
     ylabel: str = "i",
     cbar_label: str | None = None,
+    highlight: Sequence[str] = (),
     ax=None,
     figsize=None,
 ) -> Figure:
     """A seaborn heatmap of a (C, C) matrix (counts, P(j | i) or an adjacency) with class names on both
-    axes; two axes (the map and its colour bar)."""
+    axes; two axes (the map and its colour bar). ``highlight``: class names whose row and column are
+    framed and whose names are set in bold colour (the rows a text talks about).
+
+    With more than ``MANY_CLASSES`` names (COCO's 80) the figure is as wide as a notebook shows a figure
+    unscaled (``DISPLAY_WIDTH_IN``), with the largest names its rows leave room for: about 8 px for 80.
+    """
     import seaborn as sns
 
     mat = to_numpy(matrix)
     c = len(class_names)
     if mat.shape != (c, c):
         raise ValueError(f"matrix must be ({c}, {c}), got {mat.shape}")
+    unknown = sorted(set(highlight) - set(class_names))
+    if unknown:
+        raise ValueError(f"highlight: unknown class name(s) {unknown[:5]}")
     side = float(np.clip(0.16 * c + 3.0, 4.5, 14.0))
-    fig, ax = new_axes(ax, figsize or (side + 1.2, side))
+    size = tick_fontsize(c)
+    default_size = (side + 1.2, side)
+    if c > MANY_CLASSES:
+        default_size = (DISPLAY_WIDTH_IN, DISPLAY_WIDTH_IN + 0.2)
+        size = min(10.0, 480.0 / c)  # 0.9 of the row pitch that width leaves for c rows
+    fig, ax = new_axes(ax, figsize or default_size)
     if fmt is None:
         fmt = "d" if np.issubdtype(mat.dtype, np.integer) else ".2f"
-    size = tick_fontsize(c)
     sns.heatmap(
         mat,
         ax=ax,
@@ -66,6 +91,13 @@ def cooccurrence_heatmap(
     ax.tick_params(axis="both", labelsize=size, length=0)
     ax.set_xticklabels(ax.get_xticklabels(), rotation=90)
     ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
+    for name in highlight:
+        k = list(class_names).index(name)
+        for label in (ax.get_xticklabels()[k], ax.get_yticklabels()[k]):
+            label.set(color=OKABE_ITO[3], fontweight="bold")
+        for xy, w, h in (((0, k), c, 1), ((k, 0), 1, c)):  # its row and its column
+            frame = Rectangle(xy, w, h, fill=False, edgecolor=OKABE_ITO[3], linewidth=1.2, clip_on=False)
+            ax.add_patch(frame)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

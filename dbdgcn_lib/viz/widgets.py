@@ -12,8 +12,10 @@ VS Code and a headless browser; no interactive backend needed). Moving a control
     ex.edge_count, ex.png       # the graph and picture now shown
     ex.save("slides/graph")     # graph.png and graph.svg
 
-Where no kernel draws the widget (an untrusted notebook, a web view), its text form is one line
-saying what it is and to run the cell.
+A saved notebook keeps no widget state (``scripts/run_notebooks.py`` removes it): where no kernel
+draws the widget (a notebook just opened, GitHub, an HTML export), its text form is one line saying
+what it is and how to bring it to life, under a static figure of the same thing that the notebook
+draws first.
 """
 
 from __future__ import annotations
@@ -94,7 +96,10 @@ class _Explorer:
         return save_figure(self.figure, path, formats=formats, dpi=dpi)
 
     def __repr__(self) -> str:
-        return f"{self.kind} (interactive): run this cell in Jupyter to use it."
+        return (
+            f"{self.kind}: run the notebook from the top (Run \u25b8 Run All Cells) to use it; "
+            "a figure above shows what it draws."
+        )
 
     def _repr_mimebundle_(self, **kwargs):
         """The widget's view for a live kernel, and one readable line as its text form."""
@@ -145,12 +150,17 @@ class LabelGraphExplorer(_Explorer):
     beside it, the static adjacency A that tau and p give the model (rows of the whole graph,
     restricted to the selected classes). ``groups`` makes the filter list groups instead of classes:
     {"kitchen": ["fork", ...]} (the synthetic scenes), {"fork": "kitchen", ...}, or one group per class
-    (COCO's supercategories); an empty selection shows everything. ``convention`` picks the direction:
-    ``"paper"`` (node i listens to j when P(j | i) >= tau) or ``"ml_gcn_code"`` (ML-GCN's released
-    code: when P(i | j) >= tau, the transpose). ``export`` (the button) and ``save`` write PNG and SVG.
+    (COCO's supercategories); an empty selection shows everything. ``categories`` is the selection it
+    opens on (groups, or classes without ``groups``); by default everything, unless that is more than
+    ``MAX_OPEN_CLASSES`` classes (COCO's 80), whose names no figure can show legibly: then the group
+    with the most edges at the opening tau (without groups: the most frequent classes). ``convention``
+    picks the direction: ``"paper"`` (node i listens to j when P(j | i) >= tau) or ``"ml_gcn_code"``
+    (ML-GCN's released code: when P(i | j) >= tau, the transpose). ``export`` (the button) and ``save``
+    write PNG and SVG.
     """
 
     kind = "Label-graph explorer"
+    MAX_OPEN_CLASSES = 30
 
     def __init__(
         self,
@@ -161,6 +171,7 @@ class LabelGraphExplorer(_Explorer):
         tau: float = 0.4,
         p: float = 0.2,
         groups: Mapping[str, Sequence[str]] | None = None,
+        categories: Sequence[str] | None = None,
         convention: str = "paper",
         layout_seed: int = 0,
         layout: str = "spring",
@@ -189,7 +200,7 @@ class LabelGraphExplorer(_Explorer):
         options = list(self.groups) if self.groups else self.class_names
         self.categories = widgets.SelectMultiple(
             options=options,
-            value=(),
+            value=tuple(categories) if categories is not None else self._opening_selection(tau, convention),
             rows=min(8, len(options)),
             description="groups" if self.groups else "classes",
         )
@@ -197,6 +208,7 @@ class LabelGraphExplorer(_Explorer):
             options=[("paper: P(j | i)", "paper"), ("ML-GCN code: P(i | j)", "ml_gcn_code")],
             value=convention,
             description="direction",
+            style={"button_width": "auto"},  # as wide as each label: "ML-GCN code: P(i | j)" in full
         )
         self.show_isolated = widgets.Checkbox(value=True, description="isolated nodes", indent=False)
         self.show_adjacency = widgets.Checkbox(value=show_adjacency, description="adjacency A", indent=False)
@@ -233,6 +245,22 @@ class LabelGraphExplorer(_Explorer):
             "show_isolated": self.show_isolated,
             "show_adjacency": self.show_adjacency,
         }
+
+    def _opening_selection(self, tau: float, convention: str) -> tuple[str, ...]:
+        """What the filter selects when the explorer opens (see the class docstring)."""
+        if len(self.class_names) <= self.MAX_OPEN_CLASSES:
+            return ()
+        if not self.groups:
+            order = np.argsort(-self.nums, kind="stable")[: self.MAX_OPEN_CLASSES]
+            return tuple(self.class_names[i] for i in sorted(order))
+        edges = (self.P if convention == "paper" else self.P.T) >= tau
+        np.fill_diagonal(edges, False)
+
+        def inner_edges(group: str) -> int:
+            members = [self.class_names.index(name) for name in self.groups[group]]
+            return int(edges[np.ix_(members, members)].sum())
+
+        return (max(self.groups, key=inner_edges),)
 
     def selected_classes(self) -> list[str]:
         """Class names the filter keeps (all when nothing is selected), in class order."""
