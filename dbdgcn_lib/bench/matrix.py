@@ -41,6 +41,20 @@ from dbdgcn_lib.bench.runner import (
     measure,
     mode_settings,
 )
+from dbdgcn_lib.checks import (
+    BATCH_SIZE,
+    EMBED_DIM,
+    IMAGE_SIZE,
+    NUM_CLASSES,
+    SEED,
+    THREADS,
+    WORKERS,
+    Rule,
+    boolean,
+    choice,
+    integer,
+    number,
+)
 from dbdgcn_lib.data import ImageFiles, make_jpeg_folder
 from dbdgcn_lib.models import BACKBONES, VARIANTS
 from dbdgcn_lib.training.config import INPUT_PIPELINES
@@ -120,45 +134,33 @@ class BenchConfig:
             ("pipelines", INPUT_PIPELINES),
         ):
             setattr(self, name, _choices(getattr(self, name), allowed, name))
-        for name in ("batch", "eval_batch"):
-            value = getattr(self, name)
-            if value is not None and value != "auto" and not (_whole(value) and value >= 1):
-                raise ValueError(f"bad {name} {value!r}: an integer >= 1 or auto")
-        for name, low in (
-            ("released_batch", 1),
-            ("max_batch", 1),
-            ("image_size", 32),
-            ("num_classes", 1),
-            ("warmup", 0),
-            ("steps", 1),
-            ("nvjpeg_workers", 0),
-            ("jpeg_count", 1),
-            ("seed", 0),
-        ):
-            if not (_whole(getattr(self, name)) and getattr(self, name) >= low):
-                raise ValueError(f"bad {name} {getattr(self, name)!r}: an integer >= {low}")
-        for name, low in (("embed_dim", 1), ("workers", 0), ("threads", 1)):
-            value = getattr(self, name)
-            if value is not None and not (_whole(value) and value >= low):
-                raise ValueError(f"bad {name} {value!r}: none or an integer >= {low}")
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"bad backbone {self.backbone!r}: choose from {', '.join(BACKBONES)}")
-        if self.compile_scope not in COMPILE_SCOPES:
-            raise ValueError(
-                f"bad compile_scope {self.compile_scope!r}: choose from {', '.join(COMPILE_SCOPES)}"
-            )
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"bad compile {self.compile!r}: true or false")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(f"bad max_seconds {self.max_seconds!r}: a number > 0, or none")
+        batch = Rule(lambda v: v == "auto" or BATCH_SIZE.ok(v), f"{BATCH_SIZE.hint} or auto").or_none()
+        rules = {
+            "batch": batch,
+            "eval_batch": batch,
+            "released_batch": BATCH_SIZE,
+            "max_batch": BATCH_SIZE,
+            "image_size": IMAGE_SIZE,
+            "backbone": choice(BACKBONES),
+            "num_classes": NUM_CLASSES,
+            "embed_dim": EMBED_DIM.or_none(),
+            "warmup": integer(0, 10_000),
+            "steps": integer(1, 100_000),
+            "max_seconds": number(0, open_low=True, optional=True),
+            "compile": boolean(),
+            "compile_scope": choice(COMPILE_SCOPES),
+            "workers": WORKERS.or_none(),
+            "nvjpeg_workers": WORKERS,
+            "jpeg_count": integer(1, 1_000_000),
+            "threads": THREADS.or_none(),
+            "seed": SEED,
+        }
+        for name, rule in rules.items():
+            rule.check(name, getattr(self, name))
 
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
-
-
-def _whole(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _choices(value, allowed, what: str) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from dbdgcn_lib.cli.errors import USER_ERRORS, CommandError, one_line
+from dbdgcn_lib.cli.errors import USER_ERRORS, CommandError, OneLineParser, one_line
 
 __all__ = ["CommandError", "build_parser", "main"]
 
@@ -22,7 +22,7 @@ __all__ = ["CommandError", "build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     from dbdgcn_lib.cli import bench, data, params, train
 
-    parser = argparse.ArgumentParser(prog="python -m dbdgcn_lib", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m dbdgcn_lib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data.register(sub)
     train.register(sub)

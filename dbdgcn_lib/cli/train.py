@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dbdgcn_lib.cli.errors import CommandError
+from dbdgcn_lib.checks import BATCH_SIZE, PROBABILITY, WORKERS, integer
+from dbdgcn_lib.cli.errors import CommandError, checked
 from dbdgcn_lib.data import CocoMultiLabel, ImageFiles, out_of_scene_mask
 from dbdgcn_lib.metrics import METRIC_KEYS, out_of_scene_metrics
 from dbdgcn_lib.training import (
@@ -155,8 +156,8 @@ def _register_evaluate(subparsers) -> None:
     p.add_argument("--checkpoint", required=True, help="a last.pt or best.pt written by train")
     p.add_argument("--split", help="split to evaluate (default: the run's validation split)")
     p.add_argument("--data", help="dataset root (default: the one the run trained on)")
-    p.add_argument("--batch-size", type=_positive, default=64)
-    p.add_argument("--workers", type=_non_negative, default=4)
+    p.add_argument("--batch-size", type=checked(int, BATCH_SIZE), default=64)
+    p.add_argument("--workers", type=checked(int, WORKERS), default=4)
     p.add_argument(
         "--pipeline",
         default="auto",
@@ -166,20 +167,6 @@ def _register_evaluate(subparsers) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the rows to this JSON file")
     p.set_defaults(func=run_evaluate)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _load(path: str, device: torch.device):
@@ -247,7 +234,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         distributed.cleanup()
     if not dist.is_main:
         return 0
-    rows = paper_rows(predictions.scores, predictions.targets)
+    rows = paper_rows(predictions.scores, predictions.targets, dataset.categories)
     images = len(predictions.targets)
     print(f"{args.checkpoint}: {ckpt['variant']}, epoch {ckpt['epoch']}, {split} ({images} images)")
     print(format_rows(rows))
@@ -279,9 +266,16 @@ def _register_predict(subparsers) -> None:
     )
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--threshold", type=float, default=0.5, help="print labels with probability >= this")
-    p.add_argument("--top", type=_positive, default=5, help="at most this many labels per image")
-    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument(
+        "--threshold",
+        type=checked(float, PROBABILITY),
+        default=0.5,
+        help="print labels with probability >= this (in [0, 1])",
+    )
+    p.add_argument(
+        "--top", type=checked(int, integer(1)), default=5, help="at most this many labels per image"
+    )
+    p.add_argument("--batch-size", type=checked(int, BATCH_SIZE), default=32)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="write the probabilities of every class per image to this file")
     p.set_defaults(func=run_predict)

@@ -16,9 +16,25 @@ import types
 import typing
 from dataclasses import dataclass, field
 
+from dbdgcn_lib.checks import (
+    IMAGE_SIZE,
+    MAX_BATCH_SIZE,
+    MAX_IMAGE_SIZE,
+    PROBABILITY,
+    SEED,
+    THREADS,
+    WORKERS,
+    Rule,
+    boolean,
+    choice,
+    integer,
+    is_integer,
+    number,
+    text,
+)
 from dbdgcn_lib.data import CROPS
 from dbdgcn_lib.graph import ADJACENCY_CONVENTIONS
-from dbdgcn_lib.models import BACKBONES, STATIC_GRAPHS, SWITCHES, VARIANTS
+from dbdgcn_lib.models import BACKBONES, SWITCHES, VARIANTS, check_switches
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 INPUT_PIPELINES = ("pil", "uint8", "nvjpeg")  # see dbdgcn_lib.training.inputs
@@ -108,85 +124,70 @@ class TrainConfig:
     limit_val_batches: int | None = setting(None, "evaluate this many batches (a timing run; None: all)")
 
     def __post_init__(self):
-        self.milestones = tuple(self.milestones)
-        for name, (ok, hint) in self._checks().items():
-            if not ok:
-                raise ValueError(f"bad {name} {getattr(self, name)!r}: {hint}")
-        _check_switches(self.switches)
+        self.milestones = (
+            tuple(self.milestones) if isinstance(self.milestones, list | tuple) else self.milestones
+        )
+        for name, rule in self._rules().items():
+            rule.check(name, getattr(self, name))
+        check_switches(self.switches, prefix="switches.")
 
-    def _checks(self) -> dict[str, tuple[bool, str]]:
-        def whole(v, low=1, optional=False):
-            return (optional and v is None) or (isinstance(v, int) and not isinstance(v, bool) and v >= low)
-
-        def number(v, low=None, high=None, *, open_low=False, open_high=False, optional=False):
-            if optional and v is None:
-                return True
-            if isinstance(v, bool) or not isinstance(v, int | float) or v != v:
-                return False
-            return (low is None or (v > low if open_low else v >= low)) and (
-                high is None or (v < high if open_high else v <= high)
-            )
-
-        def text(v, optional=False):
-            return (optional and v is None) or (isinstance(v, str) and v.strip() != "")
-
-        flag = "must be true or false"
+    def _rules(self) -> dict[str, Rule]:
+        """The rule of every setting (``dbdgcn_lib.checks``); a few depend on other settings."""
+        flag = boolean()
+        resize_ok = integer(self.image_size if is_integer(self.image_size) else 1, 2 * MAX_IMAGE_SIZE)
         return {
-            "dataset": (self.dataset in DATASETS, f"choose from {', '.join(DATASETS)}"),
-            "data": (text(self.data, optional=True), "a folder, or none"),
-            "train_split": (text(self.train_split), "a split name such as train2014"),
-            "val_split": (text(self.val_split), "a split name such as val2014"),
-            "image_size": (whole(self.image_size, 32), "an integer >= 32"),
-            "resize": (
-                self.resize is None or (whole(self.resize) and self.resize >= self.image_size),
-                f"none or an integer >= image_size ({self.image_size})",
+            "dataset": choice(DATASETS),
+            "data": text("a folder, or none", optional=True),
+            "train_split": text("a split name such as train2014"),
+            "val_split": text("a split name such as val2014"),
+            "image_size": IMAGE_SIZE,
+            "resize": Rule(
+                lambda v: v is None or resize_ok.ok(v),
+                f"none or an integer >= image_size ({self.image_size}) and <= {2 * MAX_IMAGE_SIZE}",
             ),
-            "crop": (self.crop in CROPS, f"choose from {', '.join(CROPS)}"),
-            "skip_corrupt": (isinstance(self.skip_corrupt, bool), flag),
-            "variant": (self.variant in VARIANTS, f"choose from {', '.join(VARIANTS)}"),
-            "backbone": (self.backbone in BACKBONES, f"choose from {', '.join(BACKBONES)}"),
-            "pretrained": (
-                self.pretrained is None or (self.pretrained in WEIGHTS and self.backbone != "tiny"),
+            "crop": choice(CROPS),
+            "skip_corrupt": flag,
+            "variant": choice(VARIANTS),
+            "backbone": choice(BACKBONES),
+            "pretrained": Rule(
+                lambda v: v is None or (v in WEIGHTS and self.backbone != "tiny"),
                 f"none, or one of {', '.join(WEIGHTS)} (the tiny backbone has no weights: none)",
             ),
-            "switches": (isinstance(self.switches, dict), f"a mapping of {', '.join(SWITCHES)}"),
-            "tau": (number(self.tau, 0, 1), "a number in [0, 1]"),
-            "p": (number(self.p, 0, 1), "a number in [0, 1]"),
-            "convention": (
-                self.convention in ADJACENCY_CONVENTIONS,
-                f"choose from {', '.join(ADJACENCY_CONVENTIONS)}",
-            ),
-            "epochs": (whole(self.epochs), "an integer >= 1"),
-            "batch_size": (whole(self.batch_size, 2), "an integer >= 2 (BatchNorm needs 2 images)"),
-            "eval_batch_size": (whole(self.eval_batch_size, optional=True), "none or an integer >= 1"),
-            "lr_head": (number(self.lr_head, 0, open_low=True), "a number > 0"),
-            "lr_backbone": (number(self.lr_backbone, 0), "a number >= 0 (0 freezes the trunk's step)"),
-            "momentum": (number(self.momentum, 0, 1, open_high=True), "a number in [0, 1)"),
-            "weight_decay": (number(self.weight_decay, 0), "a number >= 0"),
-            "milestones": (
-                all(whole(m) for m in self.milestones)
-                and list(self.milestones) == sorted(set(self.milestones)),
+            "switches": Rule(lambda v: isinstance(v, dict), f"a mapping of {', '.join(SWITCHES)}"),
+            "tau": PROBABILITY,
+            "p": PROBABILITY,
+            "convention": choice(ADJACENCY_CONVENTIONS),
+            "epochs": integer(1),
+            "batch_size": integer(2, MAX_BATCH_SIZE, note="BatchNorm needs 2 images"),
+            "eval_batch_size": integer(1, MAX_BATCH_SIZE, optional=True),
+            "lr_head": number(0, open_low=True),
+            "lr_backbone": Rule(number(0).test, "a finite number >= 0 (0 freezes the trunk's step)"),
+            "momentum": number(0, 1, open_high=True),
+            "weight_decay": number(0),
+            "milestones": Rule(
+                lambda v: (
+                    isinstance(v, tuple)
+                    and all(is_integer(m) and m >= 1 for m in v)
+                    and list(v) == sorted(set(v))
+                ),
                 "increasing epoch numbers >= 1, e.g. 30,40 (empty: no drop)",
             ),
-            "gamma": (number(self.gamma, 0, 1, open_low=True), "a number in (0, 1]"),
-            "warmup_epochs": (number(self.warmup_epochs, 0), "a number of epochs >= 0"),
-            "grad_clip": (number(self.grad_clip, 0, open_low=True, optional=True), "a number > 0, or none"),
-            "branch_loss_weight": (number(self.branch_loss_weight, 0), "a number >= 0"),
-            "device": (text(self.device), "auto, cpu, cuda or cuda:N"),
-            "amp": (self.amp in AMP_MODES, f"choose from {', '.join(AMP_MODES)}"),
-            "channels_last": (isinstance(self.channels_last, bool), flag),
-            "compile": (isinstance(self.compile, bool), flag),
-            "cuda_graphs": (isinstance(self.cuda_graphs, bool), flag),
-            "pipeline": (self.pipeline in PIPELINES, f"choose from {', '.join(PIPELINES)}"),
-            "workers": (whole(self.workers, 0), "an integer >= 0"),
-            "threads": (whole(self.threads, optional=True), "an integer >= 1, or none"),
-            "seed": (whole(self.seed, 0), "an integer >= 0"),
-            "log_every": (whole(self.log_every), "an integer >= 1"),
-            "limit_train_batches": (
-                whole(self.limit_train_batches, optional=True),
-                "an integer >= 1, or none",
-            ),
-            "limit_val_batches": (whole(self.limit_val_batches, optional=True), "an integer >= 1, or none"),
+            "gamma": number(0, 1, open_low=True),
+            "warmup_epochs": number(0, what="a number of epochs"),
+            "grad_clip": number(0, open_low=True, optional=True),
+            "branch_loss_weight": number(0),
+            "device": text("auto, cpu, cuda or cuda:N"),
+            "amp": choice(AMP_MODES),
+            "channels_last": flag,
+            "compile": flag,
+            "cuda_graphs": flag,
+            "pipeline": choice(PIPELINES),
+            "workers": WORKERS,
+            "threads": THREADS.or_none(),
+            "seed": SEED,
+            "log_every": integer(1),
+            "limit_train_batches": integer(1, optional=True),
+            "limit_val_batches": integer(1, optional=True),
         }
 
     def to_dict(self) -> dict:
@@ -198,28 +199,6 @@ class TrainConfig:
         was written take their defaults)."""
         _check_fields(values)
         return cls(**values)
-
-
-def _check_switches(switches: dict) -> None:
-    """Each model switch by name and type, with the allowed values in the message."""
-    unknown = sorted(set(switches) - set(SWITCHES))
-    if unknown:
-        raise ValueError(f"bad switches {unknown}: known switches are {', '.join(SWITCHES)}")
-    rules = {
-        "multiscale": (lambda v: isinstance(v, bool), "true or false"),
-        "aux_branch": (lambda v: isinstance(v, bool), "true or false"),
-        "sam_normalize": (lambda v: isinstance(v, bool), "true or false"),
-        "static_graph": (lambda v: v in STATIC_GRAPHS, f"one of {', '.join(STATIC_GRAPHS)}"),
-        "alpha": (
-            lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,
-            "a number in [0, 1]",
-        ),
-        "embed_dim": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-    }
-    for name, value in switches.items():
-        ok, hint = rules[name]
-        if not ok(value):
-            raise ValueError(f"bad switches.{name} {value!r}: {hint}")
 
 
 PRESETS: dict[str, TrainConfig] = {

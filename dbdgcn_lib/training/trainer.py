@@ -345,7 +345,7 @@ class Trainer:
 
     def evaluate(self, split: str | None = None, *, top_k: int | None = None) -> dict[str, dict]:
         """Metrics of s, s_r and s_m on ``split`` (default: the validation split)."""
-        return branch_metrics(self._predict(split), top_k)
+        return branch_metrics(self._predict(split), top_k, self.class_names)
 
     def _predict(self, split: str | None = None):
         loader = self.val_loader
@@ -402,7 +402,7 @@ class Trainer:
             row.update({f"lr_{g['name']}": g["lr"] for g in self.optimizer.param_groups})
             row.update(self.train_epoch(epoch))
             predictions = self._predict()
-            metrics = branch_metrics(predictions)
+            metrics = branch_metrics(predictions, class_names=self.class_names)
             row.update({f"val_mAP{'' if n == 's' else n[1:]}": m["mAP"] for n, m in metrics.items()})
             row.update(val_CF1=metrics["s"]["CF1"], val_OF1=metrics["s"]["OF1"], val_loss=predictions.loss)
             if predictions.img_per_s is not None:
