@@ -249,19 +249,19 @@ def test_a_split_without_images_is_refused_before_training(root, tmp_path, capsy
 @pytest.mark.parametrize(
     ("setting", "value", "hint"),
     [
-        ("lr_head", "-1", "a number > 0"),
+        ("lr_head", "-1", "number > 0"),
         ("momentum", "1.5", "in [0, 1)"),
         ("gamma", "0", "in (0, 1]"),
         ("milestones", "40,30", "increasing epoch numbers"),
-        ("grad_clip", "0", "a number > 0, or none"),
+        ("grad_clip", "0", "number > 0, or none"),
         ("tau", "1.2", "in [0, 1]"),
         ("p", "-0.1", "in [0, 1]"),
         ("batch_size", "1", "BatchNorm needs 2 images"),
         ("resize", "32", "none or an integer >= image_size"),
         ("crop", "centre", "random, multiscale"),
         ("convention", "transpose", "paper, ml_gcn_code"),
-        ("branch_loss_weight", "-1", "a number >= 0"),
-        ("warmup_epochs", "-2", "a number of epochs >= 0"),
+        ("branch_loss_weight", "-1", "number >= 0"),
+        ("warmup_epochs", "-2", "number of epochs >= 0"),
         ("pretrained", "IMAGENET", "IMAGENET1K_V1"),
     ],
 )
@@ -275,7 +275,7 @@ def test_every_setting_is_checked_with_its_range(root, tmp_path, capsys, setting
     [
         ("multiscale", "nope", "true or false"),
         ("alpha", "1.5", "in [0, 1]"),
-        ("static_graph", "random", "one of"),
+        ("static_graph", "random", "choose from cooccurrence, learned"),
     ],
 )
 def test_every_switch_is_checked(root, tmp_path, capsys, switch, value, hint):

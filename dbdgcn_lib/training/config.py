@@ -6,12 +6,17 @@
 
 Every field can be changed on the command line, as ``--set key=value`` or ``--key value``
 (``--set switches.alpha=0.7`` for one model switch; ``--set milestones=20,30`` for a tuple).
+Changing ``dataset`` also changes the split names a preset gives for the other dataset (the COCO
+presets' ``train2014`` / ``val2014`` become the embedded set's ``train`` / ``val``), unless the
+splits are given too. ``train_command`` writes a config back as the command line that trains it (the
+commands that error messages suggest).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import types
 import typing
 from dataclasses import dataclass, field
@@ -40,6 +45,8 @@ AMP_MODES = ("auto", "bf16", "fp16", "none")
 INPUT_PIPELINES = ("pil", "uint8", "nvjpeg")  # see dbdgcn_lib.training.inputs
 PIPELINES = ("auto", *INPUT_PIPELINES)
 DATASETS = ("coco", "synthetic")
+#: Each dataset's training and validation split names (what a preset made for another dataset gets).
+DATASET_SPLITS = {"coco": ("train2014", "val2014"), "synthetic": ("train", "val")}
 
 
 def setting(default, help: str, **kwargs):
@@ -264,11 +271,22 @@ def get_preset(name: str, **overrides) -> TrainConfig:
 
 
 def apply_overrides(config: TrainConfig, overrides: dict) -> TrainConfig:
-    """A copy of ``config`` with ``overrides``; ``switches`` are merged, not replaced."""
+    """A copy of ``config`` with ``overrides``; ``switches`` are merged, not replaced. Another
+    ``dataset`` brings its own split names where ``config`` has the old dataset's and the overrides
+    name none (``DATASET_SPLITS``)."""
     _check_fields(overrides)
     overrides = dict(overrides)
     if "switches" in overrides:
+        if not isinstance(overrides["switches"], dict):
+            raise ValueError(f"bad switches {overrides['switches']!r}: a mapping of {', '.join(SWITCHES)}")
         overrides["switches"] = {**config.switches, **overrides["switches"]}
+    dataset = overrides.get("dataset", config.dataset)
+    if dataset != config.dataset and dataset in DATASET_SPLITS and config.dataset in DATASET_SPLITS:
+        for key, old, new in zip(
+            ("train_split", "val_split"), DATASET_SPLITS[config.dataset], DATASET_SPLITS[dataset]
+        ):
+            if key not in overrides and getattr(config, key) == old:
+                overrides[key] = new
     return dataclasses.replace(config, **overrides)
 
 
@@ -320,3 +338,65 @@ def parse_assignments(items: list[str]) -> dict:
         else:
             result[key] = parse_value(key, text)
     return result
+
+
+def format_value(value) -> str:
+    """A setting's value as command-line text (``parse_value`` reads it back)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _differences(config: TrainConfig, base: TrainConfig) -> list[str]:
+    """The flags that turn ``base`` into ``config`` (switches as ``--set switches.NAME=VALUE``)."""
+    words: list[str] = []
+    for f in dataclasses.fields(TrainConfig):
+        value, old = getattr(config, f.name), getattr(base, f.name)
+        if f.name == "switches":
+            for key, switch in value.items():
+                if old.get(key, _UNSET) != switch:
+                    words += ["--set", f"switches.{key}={json.dumps(switch)}"]
+        elif value != old:
+            words += ["--" + f.name.replace("_", "-"), format_value(value)]
+    return words
+
+
+_UNSET = object()
+
+
+def closest_preset(config: TrainConfig) -> str:
+    """The preset from which ``config`` differs in the fewest settings (one it can be reached from:
+    switches are merged, so a preset's switch cannot be taken away)."""
+    reachable = [name for name, p in PRESETS.items() if set(p.switches) <= set(config.switches)]
+    return min(reachable, key=lambda name: len(_differences(config, PRESETS[name])))
+
+
+def train_command(
+    config: TrainConfig,
+    out,
+    *,
+    resume_from: TrainConfig | None = None,
+    checkpoint=None,
+    overwrite: bool = False,
+) -> str:
+    """The ``python -m dbdgcn_lib train`` command that trains ``config`` into the run folder ``out``.
+
+    With ``resume_from`` (the settings stored in the checkpoint it goes on from): ``--resume`` (from
+    ``checkpoint`` when given, else ``out/last.pt``) and the settings that differ from the stored ones.
+    Otherwise: the closest preset and the settings that differ from it (``--overwrite`` when asked).
+    """
+    words = ["python", "-m", "dbdgcn_lib", "train"]
+    if resume_from is not None:
+        words += ["--resume", *([str(checkpoint)] if checkpoint is not None else []), "--out", str(out)]
+        base = resume_from
+    else:
+        preset = closest_preset(config)
+        words += ["--preset", preset, "--out", str(out), *(["--overwrite"] if overwrite else [])]
+        base = PRESETS[preset]
+    return shlex.join(words + _differences(config, base))
