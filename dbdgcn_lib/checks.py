@@ -88,13 +88,17 @@ def is_number(value) -> bool:
     )
 
 
+def _show(bound) -> str:
+    return str(bound) if isinstance(bound, int) else f"{bound:g}"
+
+
 def _range_words(low, high, open_low: bool, open_high: bool) -> str:
     if low is not None and high is not None:
-        return f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        return f"in {'(' if open_low else '['}{_show(low)}, {_show(high)}{')' if open_high else ']'}"
     if low is not None:
-        return f"{'>' if open_low else '>='} {low:g}"
+        return f"{'>' if open_low else '>='} {_show(low)}"
     if high is not None:
-        return f"{'<' if open_high else '<='} {high:g}"
+        return f"{'<' if open_high else '<='} {_show(high)}"
     return ""
 
 

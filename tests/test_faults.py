@@ -7,12 +7,10 @@ from __future__ import annotations
 import errno
 import json
 import shutil
-import zipfile
 
-import numpy as np
 import pytest
 import torch
-from tiny_runs import tiny_config
+from tiny_runs import tensor_data_offset, tiny_config
 from torch.utils.data import DistributedSampler
 
 from dbdgcn_lib.cli import main
@@ -148,21 +146,11 @@ def test_best_is_right_whatever_moment_the_kill_comes(root, finished, tmp_path, 
         assert torch.equal(value, again["model"][key]), key
 
 
-def _tensor_data_offset(path) -> int:
-    """The file offset of the largest tensor's bytes in a torch zip checkpoint (stored, not deflated)."""
-    with zipfile.ZipFile(path) as z:
-        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
-    with open(path, "rb") as f:
-        f.seek(info.header_offset + 26)
-        name_len, extra_len = np.frombuffer(f.read(4), dtype="<u2")
-    return info.header_offset + 30 + int(name_len) + int(extra_len) + info.file_size // 2
-
-
 def test_a_damaged_checkpoint_is_refused_not_evaluated(finished, tmp_path, capsys):
     damaged = tmp_path / "best.pt"
     shutil.copyfile(finished / "best.pt", damaged)
     data = bytearray(damaged.read_bytes())
-    data[_tensor_data_offset(damaged)] ^= 0x40  # one flipped bit in a weight: still a loadable zip
+    data[tensor_data_offset(damaged)] ^= 0x40  # one flipped bit in a weight: still a loadable zip
     damaged.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="damaged"):
         load_checkpoint(damaged)

@@ -37,7 +37,12 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a bad option was printed as one line; --help ends here too
+        if stop.code == 2:
+            return 2
+        raise
     warnings.formatwarning = _one_line_warnings  # a skipped image is one line, not a source excerpt
     try:
         return int(args.func(args) or 0)

@@ -101,18 +101,18 @@ def _unreadable(path: Path, err: Exception) -> str:
     with open(path, "rb") as f:
         head = f.read(256)
     if not head:
-        return "is empty (0 bytes)"
+        return "it is empty (0 bytes)"
     if head.startswith(b"PK\x03\x04"):  # a zip archive, as torch.save writes: cut short or damaged
         reason = str(err).split(". ")[0].strip() or type(err).__name__
-        return f"is damaged or cut short ({reason})"
+        return f"it is damaged or cut short ({reason})"
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
-        return "is not a file that torch.save wrote"
+        return "it is not a file that torch.save wrote"
     if text.isprintable() or all(c.isprintable() or c.isspace() for c in text):
         shown = " ".join(text.split())[:40]
-        return f"is a text file, not a checkpoint (it starts with {shown!r})"
-    return "is not a file that torch.save wrote"
+        return f"it is a text file, not a checkpoint (it starts with {shown!r})"
+    return "it is not a file that torch.save wrote"
 
 
 def load_checkpoint(
@@ -128,7 +128,7 @@ def load_checkpoint(
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many kinds for a truncated or foreign file
-        raise CheckpointError(f"checkpoint {path} {_unreadable(path, err)}{tail}") from err
+        raise CheckpointError(f"checkpoint {path} cannot be read: {_unreadable(path, err)}{tail}") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") not in FORMATS:
         raise CheckpointError(f"{path} is not a dbdgcn_lib training checkpoint")
     if ckpt["format"] != FORMATS[0] and ckpt.get("checksum") != checksum(ckpt):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import time
 from pathlib import Path
@@ -120,7 +121,12 @@ def load_resume_checkpoint(path: Path, wanted=lambda saved: saved) -> dict:
         saved = train_config_of(ckpt)
         command = train_command(wanted(saved), path.parent, resume_from=saved, checkpoint=other)
         raise CheckpointError(f"{problem}; resume from {other} (epoch {ckpt['epoch']}) instead: {command}")
-    raise CheckpointError(f"{problem}; no other checkpoint of the run can be resumed: train it again")
+    try:  # the run's settings are also in config.json: the command that trains it again
+        config = TrainConfig.from_dict(json.loads((path.parent / "config.json").read_text()))
+        again = f" with: {train_command(config, path.parent, overwrite=True)}"
+    except (OSError, ValueError, TypeError):
+        again = ""
+    raise CheckpointError(f"{problem}; no other checkpoint of the run can be resumed: train it again{again}")
 
 
 class Trainer:
