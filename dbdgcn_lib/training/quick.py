@@ -102,6 +102,8 @@ def split_tensors(
     """Decode ``split`` (all images, or the first ``limit``) at ``image_size`` (test transform: resize
     and normalise). Cached per process, so several runs in one notebook decode once: about 1 ms
     per 128 px image on one CPU core."""
+    IMAGE_SIZE.check("image_size", image_size)
+    integer(0, optional=True).check("limit", limit)
     root = ensure_synthetic() if root is None else Path(root)
     key = (str(Path(root).resolve()), split, image_size, limit)
     if key not in _CACHE:

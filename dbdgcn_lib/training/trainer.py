@@ -37,6 +37,7 @@ from dbdgcn_lib.models import attach_cooccurrence_prior, build_model, parameter_
 from dbdgcn_lib.training import distributed
 from dbdgcn_lib.training.checkpoint import (
     FORMAT,
+    OTHER_VERSION,
     CheckpointError,
     check_compatible,
     load_training_checkpoint,
@@ -219,19 +220,19 @@ class Trainer:
         try:
             if self.resume_from is not None:
                 self._resume()
+            self.schedule = LRSchedule(
+                self.optimizer,
+                [config.lr_backbone, config.lr_head],
+                steps_per_epoch=self.steps_per_epoch,
+                milestones=config.milestones,
+                gamma=config.gamma,
+                warmup_epochs=config.warmup_epochs,
+            )
+            self.schedule.set_step(self.step)
+            self._build_nets()
         except BaseException:
-            self.close()
+            self.close()  # a run being replaced comes back at once
             raise
-        self.schedule = LRSchedule(
-            self.optimizer,
-            [config.lr_backbone, config.lr_head],
-            steps_per_epoch=self.steps_per_epoch,
-            milestones=config.milestones,
-            gamma=config.gamma,
-            warmup_epochs=config.warmup_epochs,
-        )
-        self.schedule.set_step(self.step)
-        self._build_nets()
 
     def _build_nets(self) -> None:
         """The training net (DDP, compiled, CUDA graphs as configured) and the evaluation net."""
@@ -290,11 +291,17 @@ class Trainer:
         for key, (old, new) in self.resume_changes.items():
             self._echo(f"resume: {key} {old!r} -> {new!r}")
         load_weights(self.model, ckpt)
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        self.epoch, self.best_map, self.history = ckpt["epoch"], ckpt["best_mAP"], list(ckpt["history"])
-        self.step = ckpt["scheduler"].get("step", self.epoch * self.steps_per_epoch)
-        set_rng_state(ckpt["rng"])
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scaler.load_state_dict(ckpt["scaler"])
+            self.epoch, self.best_map, self.history = ckpt["epoch"], ckpt["best_mAP"], list(ckpt["history"])
+            self.step = ckpt["scheduler"].get("step", self.epoch * self.steps_per_epoch)
+            set_rng_state(ckpt["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+            raise CheckpointError(
+                f"checkpoint {path}: its training state cannot be restored ({type(err).__name__}: "
+                f"{' '.join(str(err).split())[:120]}); {OTHER_VERSION}"
+            ) from None
 
     def close(self) -> None:
         """Release the run folder (``fit`` does it when it ends)."""

@@ -200,7 +200,7 @@ def make_synthetic(
 
 #: The files ``make_synthetic`` writes (and the label cache reading them adds), relative to the root.
 _GENERATED = re.compile(
-    r"generator\.json|annotations/instances_\w+\.json|annotations/\.labels_\w+\.npz(\..*\.tmp)?"
+    r"generator\.json|annotations/instances_\w+\.json|annotations/\.\.?labels_\w+\.npz(\.[^/]*\.tmp)?"
     r"|(?P<split>\w+)/synthetic_(?P=split)_\d+\.jpg"
 )
 
