@@ -35,6 +35,7 @@ from dbdgcn_lib.training import (
     CheckpointError,
     RunFolder,
     RunFolderError,
+    TrainConfig,
     Trainer,
     get_preset,
     load_checkpoint,
@@ -226,22 +227,6 @@ def test_a_killed_save_and_a_killed_replacement_are_cleaned_up_by_the_next_run(f
 # ---------------------------------------------------------------------------------------------
 
 
-def test_the_nan_advice_after_a_resume_with_more_epochs_keeps_them(
-    root, finished, tmp_path, monkeypatch, capsys
-):
-    run = shutil.copytree(finished, tmp_path / "run")
-    explode(monkeypatch)
-    err = error_of(["train", "--resume", "--out", str(run), "--epochs", "2", "--no-progress"], capsys)
-    monkeypatch.undo()
-    assert "last.pt (epoch 1)" in err
-    command = suggested(err)
-    assert command[:4] == ["train", "--resume", "--out", str(run)]
-    assert command[command.index("--epochs") + 1] == "2"
-    assert main(command) == 0
-    rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["lr_head"] == pytest.approx(0.05)
-
-
 def test_a_finished_run_says_how_to_train_longer(finished, tmp_path, capsys):
     run = shutil.copytree(finished, tmp_path / "run")
     err = error_of(["train", "--resume", "--out", str(run), "--no-progress"], capsys)
@@ -268,6 +253,9 @@ def test_a_damaged_last_checkpoint_is_met_with_a_resume_from_best(finished, tmp_
     (run / "last.pt").write_text("garbage")
     err = error_of(["train", "--resume", "--out", str(run), "--no-progress"], capsys)
     assert "no other checkpoint of the run can be resumed" in err and "--overwrite" in suggested(err)
+    assert main(suggested(err)) == 0  # trains the run again, with its settings from config.json
+    again = TrainConfig.from_dict(json.loads((run / "config.json").read_text()))
+    assert load_checkpoint(run / "last.pt")["train_config"] == again.to_dict()
 
 
 def test_resume_from_a_checkpoint_file_stays_in_its_folder(finished, tmp_path, capsys):
@@ -277,24 +265,45 @@ def test_resume_from_a_checkpoint_file_stays_in_its_folder(finished, tmp_path, c
 
 
 def test_a_moved_dataset_points_to_data(root, finished, tmp_path, capsys):
-    data = shutil.copytree(root, tmp_path / "data")
-    run = shutil.copytree(finished, tmp_path / "run")
-    assert main(train_args(data, run, "--overwrite")) == 0
-    moved = data.rename(tmp_path / "moved")
-    err = error_of(["train", "--resume", "--out", str(run), "--epochs", "2", "--no-progress"], capsys)
-    assert f"dataset root {data} does not exist" in err and "point --data at its new place" in err
-    assert main(["train", "--resume", "--out", str(run), "--epochs", "2", "--data", str(moved)]) == 0
+    moved = shutil.copytree(root, tmp_path / "moved")
+    gone = tmp_path / "gone"  # where the run was trained: the data is not there any more
+    path = tmp_path / "best.pt"
+    save_checkpoint(
+        path, _edit(load_checkpoint(finished / "best.pt"), lambda c: c["train_config"].update(data=str(gone)))
+    )
+    err = error_of(["evaluate", "--checkpoint", str(path), "--workers", "0"], capsys)
+    assert f"dataset root {gone} does not exist" in err and "point --data at its new place" in err
+    assert main(["evaluate", "--checkpoint", str(path), "--workers", "0", "--data", str(moved)]) == 0
+    capsys.readouterr()
+    err = error_of(["train", "--resume", str(path), "--epochs", "2", "--no-progress"], capsys)
+    assert "point --data at its new place" in err  # a resumed run takes --data too
+
+
+@pytest.mark.slow  # makes the default embedded set (about 10 s)
+def test_the_command_that_creates_a_missing_dataset_works(finished, tmp_path, capsys, monkeypatch):
+    gone = tmp_path / "gone"
+    path = tmp_path / "best.pt"
+    save_checkpoint(
+        path, _edit(load_checkpoint(finished / "best.pt"), lambda c: c["train_config"].update(data=str(gone)))
+    )
+    command = suggested(error_of(["evaluate", "--checkpoint", str(path), "--workers", "0"], capsys))
+    assert command == ["data", "synthetic", "--root", str(gone)]
+    assert main(command) == 0
+    assert main(["evaluate", "--checkpoint", str(path), "--workers", "0"]) == 0
 
 
 def test_a_preset_composes_with_another_dataset(root, tmp_path, capsys):
+    """`train --preset paper --dataset synthetic`: the COCO preset's split names apply to COCO only."""
     config = get_preset("paper", dataset="synthetic")
     assert (config.train_split, config.val_split) == ("train", "val")
     assert get_preset("paper", dataset="synthetic", val_split="rare").val_split == "rare"
     assert get_preset("smoke", dataset="coco").train_split == "train2014"
-    # The student's command (the paper's recipe, shrunk to the CPU) trains on the embedded data.
-    args = ["--dataset", "synthetic", "--backbone", "tiny", "--pretrained", "none", "--device", "cpu"]
-    args += ["--amp", "none", "--channels-last", "false", "--data", str(root), "--out", str(tmp_path / "run")]
-    assert main(["train", "--preset", "paper", *args, *TINY[:-2], "--epochs", "1"]) == 0
+    # The student's recipe (the paper's, shrunk to the CPU) finds the embedded set's splits.
+    shrunk = dict(
+        backbone="tiny", pretrained=None, device="cpu", image_size=64, workers=0, switches={"embed_dim": 16}
+    )
+    trainer = Trainer(get_preset("paper", dataset="synthetic", data=str(root), **shrunk), verbose=False)
+    assert (trainer.train_set.split, trainer.val_set.split) == ("train", "val")
     # A split the embedded set does not have is named, not "regenerate what is there".
     err = error_of(["train", "--preset", "smoke", *TINY, "--data", str(root), "--train-split", "train2014",
                     "--out", str(tmp_path / "run2")], capsys)  # fmt: skip
