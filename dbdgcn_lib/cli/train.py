@@ -44,7 +44,6 @@ from dbdgcn_lib.training.config import (
     get_preset,
     parse_assignments,
     parse_value,
-    train_command,
 )
 from dbdgcn_lib.training.trainer import load_resume_checkpoint, resume_path
 from dbdgcn_lib.utils import get_device, write_text_atomic
@@ -172,9 +171,8 @@ def run_train(args: argparse.Namespace) -> int:
             config, out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress
         )
         if trainer.epoch >= config.epochs:
+            command = trainer.command(dataclasses.replace(config, epochs=2 * trainer.epoch))
             trainer.close()
-            longer = dataclasses.replace(config, epochs=2 * trainer.epoch)
-            command = train_command(longer, out, resume_from=trainer.saved_config)
             raise CommandError(
                 f"{out} has already trained {trainer.epoch} of {config.epochs} epochs; train longer with: "
                 f"{command} (or any number of epochs above {trainer.epoch})"

@@ -107,9 +107,9 @@ def _unreadable(path: Path, err: Exception) -> str:
         return f"it is damaged or cut short ({reason})"
     try:
         text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "it is not a file that torch.save wrote"
-    if text.isprintable() or all(c.isprintable() or c.isspace() for c in text):
+    except UnicodeDecodeError as err:  # a character cut at the end of the 256 bytes is still text
+        text = head[: err.start].decode("utf-8") if err.start >= len(head) - 3 else "\x00"
+    if text and all(c.isprintable() or c.isspace() for c in text):
         shown = " ".join(text.split())[:40]
         return f"it is a text file, not a checkpoint (it starts with {shown!r})"
     return "it is not a file that torch.save wrote"

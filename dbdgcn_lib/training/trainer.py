@@ -303,6 +303,17 @@ class Trainer:
                 f"{' '.join(str(err).split())[:120]}); {OTHER_VERSION}"
             ) from None
 
+    def command(self, config: TrainConfig) -> str:
+        """The command line that trains ``config`` in this run's folder from where the run stands: from
+        the last checkpoint written or resumed from, or (none yet) from the start."""
+        if self.out is None:
+            raise ValueError("a run without a run folder (out) has no command line")
+        if self.saved_config is not None:
+            checkpoint = None if self.saved_path == self.out / "last.pt" else self.saved_path
+            return train_command(config, self.out, resume_from=self.saved_config, checkpoint=checkpoint)
+        replacing = self.folder is not None and self.folder.replacing  # the replaced run comes back
+        return train_command(config, self.out, overwrite=replacing)
+
     def close(self) -> None:
         """Release the run folder (``fit`` does it when it ends)."""
         if self.folder is not None:
@@ -406,16 +417,15 @@ class Trainer:
                 f"lr_backbone {lower.lr_backbone!r})"
             )
         elif self.saved_config is not None:
-            checkpoint = None if self.saved_path == self.out / "last.pt" else self.saved_path
-            command = train_command(lower, self.out, resume_from=self.saved_config, checkpoint=checkpoint)
             advice = (
                 f"the last good checkpoint is {self.saved_path} (epoch {self.epoch}); go on from it with "
-                f"lower learning rates: {command}"
+                f"lower learning rates: {self.command(lower)}"
             )
         else:
-            replacing = self.folder is not None and self.folder.replacing  # the old run comes back
-            command = train_command(lower, self.out, overwrite=replacing)
-            advice = f"no checkpoint was written before it; start again with lower learning rates: {command}"
+            advice = (
+                f"no checkpoint was written before it; start again with lower learning rates: "
+                f"{self.command(lower)}"
+            )
         raise NonFiniteLossError(
             f"non-finite loss in epoch {epoch + 1}, {where}: training stopped; {advice} (or check the data)"
         )
