@@ -249,6 +249,7 @@ def test_a_damaged_last_checkpoint_is_met_with_a_resume_from_best(finished, tmp_
     capsys.readouterr()
 
     # Both damaged (they are one file after a best epoch): train again, from config.json.
+    run = shutil.copytree(finished, tmp_path / "again")
     (run / "best.pt").write_bytes(b"")
     (run / "last.pt").write_text("garbage")
     err = error_of(["train", "--resume", "--out", str(run), "--no-progress"], capsys)
