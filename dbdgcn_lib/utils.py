@@ -14,9 +14,12 @@ from typing import IO
 import numpy as np
 import torch
 
+from dbdgcn_lib.checks import SEED
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) so smoke runs repeat exactly."""
+    SEED.check("seed", seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
     random.seed(seed)
     np.random.seed(seed)

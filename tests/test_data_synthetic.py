@@ -198,7 +198,7 @@ def test_rare_split_holds_out_of_scene_objects(tiny):
                 assert not outside
 
 
-def test_ensure_synthetic_generates_once(tmp_path):
+def test_ensure_synthetic_generates_once_and_never_replaces_another_set(tmp_path):
     root = tmp_path / "data"
     assert ensure_synthetic(root, size="tiny") == root
     marker = root / "train" / "synthetic_train_000000.jpg"
@@ -208,11 +208,12 @@ def test_ensure_synthetic_generates_once(tmp_path):
     truth = read_generator(root)
     truth["version"] = GENERATOR_VERSION - 1
     (root / "generator.json").write_text(json.dumps(truth))
-    ensure_synthetic(root, size="tiny")
-    assert marker.stat().st_mtime_ns != stamp  # an older generator's dataset is made again
-    assert read_generator(root)["version"] == GENERATOR_VERSION
-    ensure_synthetic(root, size=SyntheticSize(train=2, val=1, rare=1))
-    assert len(list((root / "train").iterdir())) == 2  # another size replaces it cleanly
+    for size in ("tiny", SyntheticSize(train=2, val=1, rare=1)):  # an older generator's set, another size
+        with pytest.raises(SyntheticDatasetError, match=f"{root} holds the embedded set made with"):
+            ensure_synthetic(root, size=size)
+    assert marker.stat().st_mtime_ns == stamp  # left alone
+    make_synthetic(root, size=SyntheticSize(train=2, val=1, rare=1))  # asked for: replaced cleanly
+    assert len(list((root / "train").iterdir())) == 2
 
 
 def test_refuses_to_overwrite_foreign_folder_and_bad_arguments(tmp_path):

@@ -1,6 +1,11 @@
-"""Shared by the trainer tests: the smoke preset shrunk to seconds on the tiny synthetic set."""
+"""Shared by the trainer tests: the smoke preset shrunk to seconds on the tiny synthetic set, and where
+to flip a bit of a checkpoint's weights."""
 
 from __future__ import annotations
+
+import zipfile
+
+import numpy as np
 
 from dbdgcn_lib.training import TrainConfig, get_preset
 
@@ -20,3 +25,13 @@ def tiny_config(root, **overrides) -> TrainConfig:
     )
     settings.update(overrides)
     return get_preset("smoke", **settings)
+
+
+def tensor_data_offset(path) -> int:
+    """The file offset of the largest tensor's bytes in a torch zip checkpoint (stored, not deflated)."""
+    with zipfile.ZipFile(path) as z:
+        info = max((i for i in z.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    with open(path, "rb") as f:
+        f.seek(info.header_offset + 26)
+        name_len, extra_len = np.frombuffer(f.read(4), dtype="<u2")
+    return info.header_offset + 30 + int(name_len) + int(extra_len) + info.file_size // 2

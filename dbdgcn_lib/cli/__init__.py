@@ -16,7 +16,14 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from dbdgcn_lib.cli.errors import USER_ERRORS, CommandError, machine_failure, one_line, report
+from dbdgcn_lib.cli.errors import (
+    USER_ERRORS,
+    CommandError,
+    OneLineParser,
+    machine_failure,
+    one_line,
+    report,
+)
 
 __all__ = ["CommandError", "build_parser", "main"]
 
@@ -24,7 +31,7 @@ __all__ = ["CommandError", "build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     from dbdgcn_lib.cli import data, params, train
 
-    parser = argparse.ArgumentParser(prog="python -m dbdgcn_lib", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m dbdgcn_lib", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data.register(sub)
     train.register(sub)
@@ -38,7 +45,12 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a bad option was printed as one line; --help ends here too
+        if stop.code == 2:
+            return 2
+        raise
     warnings.formatwarning = _one_line_warnings  # a skipped image is one line, not a source excerpt
     try:
         return int(args.func(args) or 0)

@@ -10,7 +10,8 @@ import argparse
 import time
 from pathlib import Path
 
-from dbdgcn_lib.cli.errors import CommandError
+from dbdgcn_lib.checks import SEED
+from dbdgcn_lib.cli.errors import checked
 from dbdgcn_lib.data import SIZES, SPLITS, download_coco2014, make_synthetic, read_generator
 from dbdgcn_lib.paths import default_data_root
 
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synthetic.add_argument(
         "--size", choices=list(SIZES), default="default", help="dataset size (default: default)"
     )
-    synthetic.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    synthetic.add_argument("--seed", type=checked(int, SEED), default=0, help="random seed (default: 0)")
     synthetic.set_defaults(func=run_synthetic)
 
     coco = sub.add_parser("coco", help="download and unpack MS-COCO 2014 (about 20 GB; resumable)")
@@ -43,8 +44,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_synthetic(args: argparse.Namespace) -> int:
     root = args.root if args.root is not None else default_data_root() / "synthetic"
-    if args.seed < 0:
-        raise CommandError(f"--seed must be a non-negative integer, got {args.seed}")
     started = time.perf_counter()
     make_synthetic(root, size=args.size, seed=args.seed, progress=True)
     counts = read_generator(root)["counts"]

@@ -12,13 +12,16 @@ another ``torchrun`` process gone) in one line too, and ``report`` prints one li
 
 from __future__ import annotations
 
+import argparse
 import errno
 import re
 import shutil
 import sys
+from collections.abc import Callable
 
 import torch
 
+from dbdgcn_lib.checks import Rule
 from dbdgcn_lib.data import CorruptImageError, DatasetError, DownloadError, SyntheticDatasetError
 from dbdgcn_lib.models import WeightsUnavailableError
 from dbdgcn_lib.training import CheckpointError, NonFiniteLossError, RunFolderError, distributed
@@ -26,6 +29,32 @@ from dbdgcn_lib.training import CheckpointError, NonFiniteLossError, RunFolderEr
 
 class CommandError(Exception):
     """Bad input from the user: printed as one line, no traceback."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (``error: ...``, exit status 2), as every other
+    error of the command line, with a pointer to ``--help`` instead of the usage block."""
+
+    def error(self, message: str):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def checked(convert: Callable[[str], object], rule: Rule) -> Callable[[str], object]:
+    """An argparse ``type``: the text converted (``int``, ``float``) and checked by ``rule`` (the
+    library's shared rules, ``dbdgcn_lib.checks``), so that an option says its allowed range."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = text
+        if not rule.ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {rule.hint}")
+        return value
+
+    parse.__name__ = convert.__name__  # argparse names the type in its own messages
+    return parse
 
 
 #: Exceptions that mean bad input or a state the user can fix; anything else is a bug and keeps its traceback.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from dbdgcn_lib.checks import EMBED_DIM, NUM_CLASSES
+from dbdgcn_lib.cli.errors import checked
 from dbdgcn_lib.models import BACKBONES, parameter_table
 
 
@@ -12,8 +14,8 @@ def register(subparsers) -> None:
         "params", help="parameter counts of resnet, add_gcn, db_dgcn and ablations"
     )
     parser.add_argument("--backbone", default="resnet101", choices=BACKBONES)
-    parser.add_argument("--num-classes", type=int, default=80)
-    parser.add_argument("--embed-dim", type=int, default=1024)
+    parser.add_argument("--num-classes", type=checked(int, NUM_CLASSES), default=80)
+    parser.add_argument("--embed-dim", type=checked(int, EMBED_DIM), default=1024)
     parser.set_defaults(func=run_params)
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dbdgcn_lib.cli.errors import CommandError
+from dbdgcn_lib.checks import BATCH_SIZE, PROBABILITY, WORKERS, integer
+from dbdgcn_lib.cli.errors import CommandError, checked
 from dbdgcn_lib.data import CocoMultiLabel, CorruptImageError, open_image, out_of_scene_mask, test_transform
 from dbdgcn_lib.metrics import METRIC_KEYS, out_of_scene_metrics
 from dbdgcn_lib.training import (
@@ -32,14 +33,20 @@ from dbdgcn_lib.training import (
     data_root,
     distributed,
     forward_scores,
-    load_checkpoint,
     loader_for,
     model_from_checkpoint,
     paper_rows,
     predict_loader,
     random_baseline_map,
 )
-from dbdgcn_lib.training.config import apply_overrides, get_preset, parse_assignments, parse_value
+from dbdgcn_lib.training.checkpoint import load_training_checkpoint, train_config_of
+from dbdgcn_lib.training.config import (
+    apply_overrides,
+    get_preset,
+    parse_assignments,
+    parse_value,
+)
+from dbdgcn_lib.training.trainer import load_resume_checkpoint, resume_path
 from dbdgcn_lib.utils import get_device, write_text_atomic
 
 TABLE2_KEYS = METRIC_KEYS[1:]
@@ -66,8 +73,19 @@ def _register_train(subparsers) -> None:
     p.add_argument("--preset", help=f"one of {', '.join(PRESETS)} (default smoke)")
     p.add_argument("--out", help="run folder for checkpoints and the log (default runs/<preset>)")
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true", help="continue the run in --out (<out>/last.pt)")
-    mode.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    mode.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue the run in --out from its last.pt, or from the checkpoint named (e.g. its best.pt)",
+    )
+    mode.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (the old one is deleted once the new one has saved a checkpoint)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar (e.g. in CI logs)")
     p.add_argument(
         "--set",
@@ -90,12 +108,42 @@ def _register_train(subparsers) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
+    """The settings given on the command line; one given twice (``--set`` and its flag, or two
+    ``--set``) is refused rather than one silently winning."""
+    given: dict[str, str] = {}
+
+    def note(key: str, how: str) -> None:
+        if key in given:
+            raise CommandError(f"{key} is given twice ({given[key]} and {how}); give it once")
+        given[key] = how
+
     try:
-        overrides = parse_assignments(args.set)
+        overrides: dict = {}
+        for item in args.set:
+            assignment = parse_assignments([item])
+            for key, value in assignment.items():
+                if key == "switches":
+                    for switch in value:
+                        note(f"switches.{switch}", f"--set {item}")
+                    overrides.setdefault("switches", {}).update(value)
+                else:
+                    note(key, f"--set {item}")
+                    overrides[key] = value
         for f in dataclasses.fields(TrainConfig):
             text = getattr(args, f"setting_{f.name}")
-            if text is not None:
-                overrides[f.name] = parse_value(f.name, text)
+            if text is None:
+                continue
+            flag = f"--{f.name.replace('_', '-')} {text}"
+            value = parse_value(f.name, text)
+            if f.name == "switches":
+                if not isinstance(value, dict):
+                    raise ValueError(f"bad switches {text!r}: a JSON mapping such as '{{\"alpha\": 0.7}}'")
+                for switch in value:
+                    note(f"switches.{switch}", flag)
+                overrides["switches"] = {**overrides.get("switches", {}), **value}
+            else:
+                note(f.name, flag)
+                overrides[f.name] = value
     except ValueError as err:
         raise CommandError(str(err)) from None
     return overrides
@@ -103,25 +151,32 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def run_train(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
-    if args.resume and args.preset:
+    if args.resume is not False and args.preset:
         raise CommandError("--resume continues with the run's own settings; drop --preset")
     preset = args.preset or "smoke"
-    out = Path(args.out) if args.out else Path("runs") / preset
+    if args.out:
+        out = Path(args.out)
+    elif args.resume not in (True, False):
+        out = Path(args.resume).parent  # --resume runs/x/best.pt continues runs/x
+    else:
+        out = Path("runs") / preset
     start = time.perf_counter()
     try:
-        if args.resume:
-            saved = load_checkpoint(out / "last.pt")
-            config = apply_overrides(TrainConfig.from_dict(saved["train_config"]), overrides)
+        if args.resume is not False:
+            path = resume_path(out, args.resume)
+            saved = train_config_of(load_resume_checkpoint(path, lambda c: apply_overrides(c, overrides)))
+            config = apply_overrides(saved, overrides)
         else:
             config = get_preset(preset, **overrides)
         trainer = Trainer(
             config, out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress
         )
         if trainer.epoch >= config.epochs:
+            command = trainer.command(dataclasses.replace(config, epochs=2 * trainer.epoch))
             trainer.close()
             raise CommandError(
-                f"{out} has already trained {trainer.epoch} of {config.epochs} epochs; "
-                f"train longer with --resume --epochs N"
+                f"{out} has already trained {trainer.epoch} of {config.epochs} epochs; train longer with: "
+                f"{command} (or any number of epochs above {trainer.epoch})"
             )
         history = trainer.fit()
     finally:
@@ -156,8 +211,8 @@ def _register_evaluate(subparsers) -> None:
     p.add_argument("--checkpoint", required=True, help="a last.pt or best.pt written by train")
     p.add_argument("--split", help="split to evaluate (default: the run's validation split)")
     p.add_argument("--data", help="dataset root (default: the one the run trained on)")
-    p.add_argument("--batch-size", type=_positive, default=64)
-    p.add_argument("--workers", type=_non_negative, default=4)
+    p.add_argument("--batch-size", type=checked(int, BATCH_SIZE), default=64)
+    p.add_argument("--workers", type=checked(int, WORKERS), default=4)
     p.add_argument(
         "--pipeline",
         default="auto",
@@ -169,24 +224,10 @@ def _register_evaluate(subparsers) -> None:
     p.set_defaults(func=run_evaluate)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
-
-
 def _load(path: str, device: torch.device):
-    ckpt = load_checkpoint(path)
+    ckpt = load_training_checkpoint(path)
     model = model_from_checkpoint(ckpt)
-    config = TrainConfig.from_dict(ckpt["train_config"])
+    config = train_config_of(ckpt)
     memory_format = torch.channels_last if config.channels_last else torch.preserve_format
     return ckpt, config, model.to(device, memory_format=memory_format).eval()
 
@@ -248,7 +289,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         distributed.cleanup()
     if not dist.is_main:
         return 0
-    rows = paper_rows(predictions.scores, predictions.targets)
+    rows = paper_rows(predictions.scores, predictions.targets, dataset.categories)
     images = len(predictions.targets)
     print(f"{args.checkpoint}: {ckpt['variant']}, epoch {ckpt['epoch']}, {split} ({images} images)")
     print(format_rows(rows))
@@ -280,9 +321,16 @@ def _register_predict(subparsers) -> None:
     )
     p.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--threshold", type=float, default=0.5, help="print labels with probability >= this")
-    p.add_argument("--top", type=_positive, default=5, help="at most this many labels per image")
-    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument(
+        "--threshold",
+        type=checked(float, PROBABILITY),
+        default=0.5,
+        help="print labels with probability >= this (in [0, 1])",
+    )
+    p.add_argument(
+        "--top", type=checked(int, integer(1)), default=5, help="at most this many labels per image"
+    )
+    p.add_argument("--batch-size", type=checked(int, BATCH_SIZE), default=32)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="write the probabilities of every class per image to this file")
     p.set_defaults(func=run_predict)

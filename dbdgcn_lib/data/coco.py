@@ -283,7 +283,8 @@ def load_labels(
     root = Path(root)
     if not root.is_dir():
         raise DatasetNotFoundError(
-            f"dataset root {root} does not exist; create it with: {fetch_command(root, split)}"
+            f"dataset root {root} does not exist; if the dataset was moved, point --data at its new "
+            f"place, or create it with: {fetch_command(root, split)}"
         )
     path = annotation_file(root, split)
     if path.exists() and not path.is_file():  # a named pipe would block the read forever
@@ -296,9 +297,15 @@ def load_labels(
             p.name[len("instances_") : -len(".json")] for p in path.parent.glob("instances_*.json")
         )
         where = f"splits here: {', '.join(found)}" if found else "no annotation files here"
-        raise DatasetNotFoundError(
-            f"annotation file {path} not found ({where}); fetch it with: {fetch_command(root, split)}"
+        embedded = (root / "generator.json").is_file()  # regenerating makes only the embedded splits
+        fix = (
+            ""
+            if embedded and split not in SYNTHETIC_SPLITS
+            else f"fetch it with: {fetch_command(root, split)}"
         )
+        if found:
+            fix = "name one of these splits" + (f", or {fix}" if fix else "")
+        raise DatasetNotFoundError(f"annotation file {path} not found ({where}); {fix}")
     fix = f"correct the file or fetch it again with: {fetch_command(root, split)}"
     try:
         if not use_cache:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dbdgcn_lib.checks import PROBABILITY, choice
+
 ADJACENCY_CONVENTIONS = ("paper", "ml_gcn_code")
 
 
@@ -89,12 +91,9 @@ def static_adjacency(
     - ``tau = 1``: only pairs where one class is present *every* time the other is (``P = 1``).
     - ``p = 0``: the identity (no message passing); ``p = 1``: nodes ignore themselves.
     """
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"tau must be in [0, 1], got {tau}")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be in [0, 1], got {p}")
-    if convention not in ADJACENCY_CONVENTIONS:
-        raise ValueError(f"convention must be one of {ADJACENCY_CONVENTIONS}, got {convention!r}")
+    PROBABILITY.check("tau", tau)
+    PROBABILITY.check("p", p)
+    choice(ADJACENCY_CONVENTIONS).check("convention", convention)
     prob = conditional_probability(nums, counts)
     c = prob.shape[0]
     off_diagonal = ~np.eye(c, dtype=bool)

@@ -14,13 +14,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+from dbdgcn_lib.checks import SEED, integer, number
+
 VERDICTS = ("within noise", "better beyond noise", "worse beyond noise")
 
 
 def resample_indices(n_rows: int, resamples: int = 1000, seed: int = 0) -> np.ndarray:
     """(resamples, n_rows) int64: each row draws ``n_rows`` row indices with replacement."""
-    if n_rows < 1 or resamples < 1:
-        raise ValueError(f"n_rows and resamples must be >= 1, got {n_rows} and {resamples}")
+    integer(1).check("n_rows", n_rows)
+    integer(1, 1_000_000).check("resamples", resamples)
+    SEED.check("seed", seed)
     return np.random.default_rng(seed).integers(0, n_rows, size=(resamples, n_rows))
 
 
@@ -70,10 +73,9 @@ def noise_verdict(difference: float, seed_gap: float, paired_sd: float) -> str:
     difference: candidate minus reference (e.g. mAP points); seed_gap: how far two seeds of one model
     lie apart; paired_sd: the standard deviation of the paired bootstrap's differences.
     """
-    if not np.isfinite(difference):
-        raise ValueError(f"difference must be finite, got {difference}")
-    if not (seed_gap >= 0 and paired_sd >= 0):  # also refuses NaN
-        raise ValueError(f"seed_gap and paired_sd must be >= 0, got {seed_gap} and {paired_sd}")
+    number().check("difference", difference)
+    number(0).check("seed_gap", seed_gap)
+    number(0).check("paired_sd", paired_sd)
     if difference == 0 or abs(difference) < 2 * np.hypot(seed_gap, paired_sd):
         return VERDICTS[0]
     return VERDICTS[1] if difference > 0 else VERDICTS[2]

@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dbdgcn_lib.checks import PROBABILITY, integer
+
 METRIC_KEYS = ("mAP", "CP", "CR", "CF1", "OP", "OR", "OF1")
 
 
@@ -55,13 +57,29 @@ def _check(scores, targets) -> tuple[np.ndarray, np.ndarray]:
     return scores, targets
 
 
-def _warn_no_positive(mask: np.ndarray, names: Sequence[str] | None = None) -> None:
+def _check_names(class_names, num_classes: int, argument: str = "class_names") -> list[str] | None:
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence | np.ndarray):
+        raise ValueError(f"bad {argument}: a list of {num_classes} class names")
+    names = [str(name) for name in class_names]
+    if len(names) != num_classes:
+        raise ValueError(f"bad {argument}: {len(names)} names for {num_classes} classes")
+    return names
+
+
+def _class_list(indices, names: list[str] | None) -> str:
+    """Classes by name (by column number only where no names were given), the first ten."""
+    labels = [names[i] for i in indices] if names is not None else [f"column {i}" for i in indices]
+    return ", ".join(labels[:10]) + (f" and {len(labels) - 10} more" if len(labels) > 10 else "")
+
+
+def _warn_no_positive(mask: np.ndarray, names: list[str] | None = None) -> None:
     missing = np.flatnonzero(mask)
     if missing.size:
-        labels = [names[i] for i in missing] if names is not None else missing.tolist()
-        shown = ", ".join(map(str, labels[:10])) + (" ..." if len(labels) > 10 else "")
         warnings.warn(
-            f"{missing.size} class(es) have no positive example ({shown}): left out of mAP, CP and CR",
+            f"{missing.size} class(es) have no positive example ({_class_list(missing, names)}): "
+            "left out of mAP, CP and CR",
             RuntimeWarning,
             stacklevel=4,
         )
@@ -130,13 +148,17 @@ def _require_probabilities(scores: np.ndarray) -> None:
         raise ValueError("scores must be probabilities in [0, 1]: apply a sigmoid to the logits first")
 
 
+def _check_rule(threshold: float, top_k: int | None = None) -> None:
+    """The rule that turns probabilities into predicted labels: a threshold in [0, 1], top_k >= 1."""
+    PROBABILITY.check("threshold", threshold)
+    integer(1, optional=True).check("top_k", top_k)
+
+
 def _counts(scores: np.ndarray, targets: np.ndarray, threshold: float, top_k: int | None):
     _require_probabilities(scores)
     predicted = scores >= threshold
     if top_k is not None:
-        if top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
-        predicted &= _top_k_mask(scores, top_k)
+        predicted &= _top_k_mask(scores, int(top_k))
     positive = targets > 0.5
     n_correct = (predicted & positive).sum(axis=0).astype(np.float64)
     n_predicted = predicted.sum(axis=0).astype(np.float64)
@@ -148,36 +170,43 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def multilabel_metrics(scores, targets, threshold: float = 0.5, top_k: int | None = None) -> dict:
+def multilabel_metrics(
+    scores, targets, threshold: float = 0.5, top_k: int | None = None, *, class_names=None
+) -> dict:
     """mAP, CP, CR, CF1, OP, OR, OF1 in percent (Table 1; with ``top_k=3``, Table 2's top-3 rule).
 
     With ``top_k`` a label counts as predicted only if it is among the image's ``top_k`` highest scores
-    *and* >= ``threshold``; mAP does not depend on ``threshold`` or ``top_k``. See the module docstring
-    for classes without positives or predictions.
+    *and* >= ``threshold`` (in [0, 1]); mAP does not depend on ``threshold`` or ``top_k``. See the
+    module docstring for classes without positives or predictions; ``class_names`` (C names) name them
+    in the warning.
     """
+    _check_rule(threshold, top_k)
     scores, targets = _check(scores, targets)
-    return _metrics(scores, targets, _average_precision(scores, targets), threshold, top_k)
+    names = _check_names(class_names, scores.shape[1])
+    return _metrics(scores, targets, _average_precision(scores, targets), threshold, top_k, names)
 
 
-def paper_tables(scores, targets, threshold: float = 0.5, top_k: int = 3) -> dict:
+def paper_tables(scores, targets, threshold: float = 0.5, top_k: int = 3, *, class_names=None) -> dict:
     """Both of the paper's rows at once, ranking each class once: ``{"table1": ..., "table2": ...}``.
 
     ``table1`` = ``multilabel_metrics(scores, targets, threshold)``; ``table2`` = the same with
     ``top_k`` (its mAP equals table1's; the paper's Table 2 omits it).
     """
+    _check_rule(threshold, top_k)
     scores, targets = _check(scores, targets)
+    names = _check_names(class_names, scores.shape[1])
     ap = _average_precision(scores, targets)
     with warnings.catch_warnings():  # warn about classes without positives once, not twice
-        table1 = _metrics(scores, targets, ap, threshold, None)
+        table1 = _metrics(scores, targets, ap, threshold, None, names)
         warnings.simplefilter("ignore", RuntimeWarning)
-        table2 = _metrics(scores, targets, ap, threshold, top_k)
+        table2 = _metrics(scores, targets, ap, threshold, top_k, names)
     return {"table1": table1, "table2": table2}
 
 
-def _metrics(scores, targets, ap, threshold: float, top_k: int | None) -> dict:
+def _metrics(scores, targets, ap, threshold: float, top_k: int | None, names: list[str] | None) -> dict:
     n_correct, n_predicted, n_ground = _counts(scores, targets, threshold, top_k)
     has_positive = n_ground > 0
-    _warn_no_positive(~has_positive)
+    _warn_no_positive(~has_positive, names)
     if not has_positive.any():
         return {key: float("nan") for key in METRIC_KEYS}
     nc, npred, ng = n_correct[has_positive], n_predicted[has_positive], n_ground[has_positive]
@@ -203,9 +232,9 @@ def per_class_table(scores, targets, names: Sequence[str], threshold: float = 0.
     AP, recall and F1 are NaN for a class without positives (no warning here: the table shows it).
     ``pandas.DataFrame(rows)`` turns it into a sortable table.
     """
+    PROBABILITY.check("threshold", threshold)
     scores, targets = _check(scores, targets)
-    if len(names) != scores.shape[1]:
-        raise ValueError(f"{len(names)} names for {scores.shape[1]} classes")
+    names = _check_names(() if names is None else names, scores.shape[1], "names")
     n_correct, n_predicted, n_ground = _counts(scores, targets, threshold, None)
     ap = _average_precision(scores, targets)
     precision = n_correct / np.maximum(n_predicted, 1)
@@ -237,10 +266,12 @@ class PRCurve(NamedTuple):
     ap: float
 
 
-def pr_curve(scores, targets, class_index: int) -> PRCurve:
+def pr_curve(scores, targets, class_index: int, *, class_name: str | None = None) -> PRCurve:
     """The precision-recall curve of one class (ties grouped; the points scikit-learn's
-    ``precision_recall_curve`` gives, in decreasing-threshold order, without its final (P=1, R=0))."""
+    ``precision_recall_curve`` gives, in decreasing-threshold order, without its final (P=1, R=0));
+    ``class_name`` names the class in the warning when it has no positive."""
     scores, targets = _check(scores, targets)
+    integer(-scores.shape[1], scores.shape[1] - 1).check("class_index", class_index)
     s = scores[:, [class_index]]
     t = targets[:, [class_index]]
     order = np.argsort(-s[:, 0])
@@ -252,7 +283,9 @@ def pr_curve(scores, targets, class_index: int) -> PRCurve:
     positives = t_sorted.sum()
     if positives == 0:
         warnings.warn(
-            f"class {class_index} has no positive example: recall is undefined", RuntimeWarning, stacklevel=2
+            f"class {class_name or f'column {class_index}'} has no positive example: recall is undefined",
+            RuntimeWarning,
+            stacklevel=2,
         )
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = true_positives / positives

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dbdgcn_lib.checks import PROBABILITY
 from dbdgcn_lib.metrics.metrics import _average_precision, _check, _require_probabilities
 
 OUT_OF_SCENE_KEYS = (
@@ -51,6 +52,7 @@ def out_of_scene_metrics(probabilities, targets, out_of_scene, threshold: float 
     (label counts), ``out_of_scene_classes``, ``in_scene_classes`` (classes that entered each mAP) and
     ``images`` (images measured).
     """
+    PROBABILITY.check("threshold", threshold)
     probabilities, targets = _check(probabilities, targets)
     _require_probabilities(probabilities)
     outside = _as_mask(out_of_scene, probabilities.shape)

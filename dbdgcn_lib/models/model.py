@@ -21,12 +21,32 @@ import torch
 from torch import nn
 from torchvision.models._api import WeightsEnum
 
+from dbdgcn_lib.checks import EMBED_DIM, NUM_CLASSES, PROBABILITY, boolean, choice, text
 from dbdgcn_lib.graph import cooccurrence, static_adjacency
 from dbdgcn_lib.models.backbone import BACKBONES, Backbone
 from dbdgcn_lib.models.gcn import STATIC_GRAPHS, DualBranchGCN
 from dbdgcn_lib.models.sam import SemanticAttention, max_score
 
 VARIANTS = ("resnet", "add_gcn", "db_dgcn")
+SWITCHES = ("multiscale", "aux_branch", "static_graph", "alpha", "embed_dim", "sam_normalize")
+#: What each switch may be (``dbdgcn_lib.checks``): a string such as "no" is not a switch's false.
+SWITCH_RULES = {
+    "multiscale": boolean(),
+    "aux_branch": boolean(),
+    "static_graph": choice(STATIC_GRAPHS),
+    "alpha": PROBABILITY,
+    "embed_dim": EMBED_DIM,
+    "sam_normalize": boolean(),
+}
+
+
+def check_switches(switches: dict, prefix: str = "") -> None:
+    """Each switch by name and value (``SWITCH_RULES``); ``prefix`` is put before names in messages."""
+    unknown = sorted(set(switches) - set(SWITCHES))
+    if unknown:
+        raise ValueError(f"unknown switch(es) {', '.join(unknown)}: known switches are {', '.join(SWITCHES)}")
+    for name, value in switches.items():
+        SWITCH_RULES[name].check(prefix + name, value)
 
 
 @dataclass(frozen=True)
@@ -61,17 +81,17 @@ class ModelConfig:
     sam_normalize: bool = True
 
     def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r}; choose from {VARIANTS}")
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {self.backbone!r}; choose from {BACKBONES}")
-        if self.num_classes < 1 or self.embed_dim < 1:
-            raise ValueError("num_classes and embed_dim must be positive")
-        if self.variant != "resnet":
-            if self.static_graph not in STATIC_GRAPHS:
-                raise ValueError(f"unknown static_graph {self.static_graph!r}; choose from {STATIC_GRAPHS}")
-            if not 0.0 <= self.alpha <= 1.0:
-                raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        choice(VARIANTS).check("variant", self.variant)
+        NUM_CLASSES.check("num_classes", self.num_classes)
+        choice(BACKBONES).check("backbone", self.backbone)
+        text("a torchvision weights name such as IMAGENET1K_V1", optional=True).check(
+            "pretrained", self.pretrained
+        )
+        rules = dict(SWITCH_RULES)
+        if self.variant == "resnet":  # no graph head: no graph to name
+            rules["static_graph"] = rules["static_graph"].or_none()
+        for name, rule in rules.items():
+            rule.check(name, getattr(self, name))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -86,7 +106,6 @@ PRESETS: dict[str, ModelConfig] = {
     ),
     "db_dgcn": ModelConfig(variant="db_dgcn"),
 }
-SWITCHES = ("multiscale", "aux_branch", "static_graph", "alpha", "embed_dim", "sam_normalize")
 
 
 class PerClassLinear(nn.Module):

@@ -5,8 +5,10 @@ from dbdgcn_lib.training.checkpoint import (
     CheckpointError,
     check_compatible,
     load_checkpoint,
+    load_training_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
+    train_config_of,
 )
 from dbdgcn_lib.training.config import (
     INPUT_PIPELINES,
@@ -71,6 +73,7 @@ __all__ = [
     "forward_scores",
     "get_preset",
     "load_checkpoint",
+    "load_training_checkpoint",
     "loader_for",
     "make_sgd",
     "model_from_checkpoint",
@@ -81,5 +84,6 @@ __all__ = [
     "resolve_amp",
     "resolve_pipeline",
     "save_checkpoint",
+    "train_config_of",
     "train_step",
 ]

@@ -6,24 +6,48 @@
 
 Every field can be changed on the command line, as ``--set key=value`` or ``--key value``
 (``--set switches.alpha=0.7`` for one model switch; ``--set milestones=20,30`` for a tuple).
+Changing ``dataset`` also changes the split names a preset gives for the other dataset (the COCO
+presets' ``train2014`` / ``val2014`` become the embedded set's ``train`` / ``val``), unless the
+splits are given too. ``train_command`` writes a config back as the command line that trains it (the
+commands that error messages suggest).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 import types
 import typing
 from dataclasses import dataclass, field
 
+from dbdgcn_lib.checks import (
+    IMAGE_SIZE,
+    MAX_BATCH_SIZE,
+    MAX_IMAGE_SIZE,
+    PROBABILITY,
+    SEED,
+    THREADS,
+    WORKERS,
+    Rule,
+    boolean,
+    choice,
+    integer,
+    is_integer,
+    number,
+    text,
+)
 from dbdgcn_lib.data import CROPS
 from dbdgcn_lib.graph import ADJACENCY_CONVENTIONS
-from dbdgcn_lib.models import BACKBONES, STATIC_GRAPHS, SWITCHES, VARIANTS
+from dbdgcn_lib.models import BACKBONES, SWITCHES, VARIANTS, check_switches
+from dbdgcn_lib.paths import display_path
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
 INPUT_PIPELINES = ("pil", "uint8", "nvjpeg")  # see dbdgcn_lib.training.inputs
 PIPELINES = ("auto", *INPUT_PIPELINES)
 DATASETS = ("coco", "synthetic")
+#: Each dataset's training and validation split names (what a preset made for another dataset gets).
+DATASET_SPLITS = {"coco": ("train2014", "val2014"), "synthetic": ("train", "val")}
 
 
 def setting(default, help: str, **kwargs):
@@ -108,85 +132,70 @@ class TrainConfig:
     limit_val_batches: int | None = setting(None, "evaluate this many batches (a timing run; None: all)")
 
     def __post_init__(self):
-        self.milestones = tuple(self.milestones)
-        for name, (ok, hint) in self._checks().items():
-            if not ok:
-                raise ValueError(f"bad {name} {getattr(self, name)!r}: {hint}")
-        _check_switches(self.switches)
+        self.milestones = (
+            tuple(self.milestones) if isinstance(self.milestones, list | tuple) else self.milestones
+        )
+        for name, rule in self._rules().items():
+            rule.check(name, getattr(self, name))
+        check_switches(self.switches, prefix="switches.")
 
-    def _checks(self) -> dict[str, tuple[bool, str]]:
-        def whole(v, low=1, optional=False):
-            return (optional and v is None) or (isinstance(v, int) and not isinstance(v, bool) and v >= low)
-
-        def number(v, low=None, high=None, *, open_low=False, open_high=False, optional=False):
-            if optional and v is None:
-                return True
-            if isinstance(v, bool) or not isinstance(v, int | float) or v != v:
-                return False
-            return (low is None or (v > low if open_low else v >= low)) and (
-                high is None or (v < high if open_high else v <= high)
-            )
-
-        def text(v, optional=False):
-            return (optional and v is None) or (isinstance(v, str) and v.strip() != "")
-
-        flag = "must be true or false"
+    def _rules(self) -> dict[str, Rule]:
+        """The rule of every setting (``dbdgcn_lib.checks``); a few depend on other settings."""
+        flag = boolean()
+        resize_ok = integer(self.image_size if is_integer(self.image_size) else 1, 2 * MAX_IMAGE_SIZE)
         return {
-            "dataset": (self.dataset in DATASETS, f"choose from {', '.join(DATASETS)}"),
-            "data": (text(self.data, optional=True), "a folder, or none"),
-            "train_split": (text(self.train_split), "a split name such as train2014"),
-            "val_split": (text(self.val_split), "a split name such as val2014"),
-            "image_size": (whole(self.image_size, 32), "an integer >= 32"),
-            "resize": (
-                self.resize is None or (whole(self.resize) and self.resize >= self.image_size),
-                f"none or an integer >= image_size ({self.image_size})",
+            "dataset": choice(DATASETS),
+            "data": text("a folder, or none", optional=True),
+            "train_split": text("a split name such as train2014"),
+            "val_split": text("a split name such as val2014"),
+            "image_size": IMAGE_SIZE,
+            "resize": Rule(
+                lambda v: v is None or resize_ok.ok(v),
+                f"none or an integer >= image_size ({self.image_size}) and <= {2 * MAX_IMAGE_SIZE}",
             ),
-            "crop": (self.crop in CROPS, f"choose from {', '.join(CROPS)}"),
-            "skip_corrupt": (isinstance(self.skip_corrupt, bool), flag),
-            "variant": (self.variant in VARIANTS, f"choose from {', '.join(VARIANTS)}"),
-            "backbone": (self.backbone in BACKBONES, f"choose from {', '.join(BACKBONES)}"),
-            "pretrained": (
-                self.pretrained is None or (self.pretrained in WEIGHTS and self.backbone != "tiny"),
+            "crop": choice(CROPS),
+            "skip_corrupt": flag,
+            "variant": choice(VARIANTS),
+            "backbone": choice(BACKBONES),
+            "pretrained": Rule(
+                lambda v: v is None or (v in WEIGHTS and self.backbone != "tiny"),
                 f"none, or one of {', '.join(WEIGHTS)} (the tiny backbone has no weights: none)",
             ),
-            "switches": (isinstance(self.switches, dict), f"a mapping of {', '.join(SWITCHES)}"),
-            "tau": (number(self.tau, 0, 1), "a number in [0, 1]"),
-            "p": (number(self.p, 0, 1), "a number in [0, 1]"),
-            "convention": (
-                self.convention in ADJACENCY_CONVENTIONS,
-                f"choose from {', '.join(ADJACENCY_CONVENTIONS)}",
-            ),
-            "epochs": (whole(self.epochs), "an integer >= 1"),
-            "batch_size": (whole(self.batch_size, 2), "an integer >= 2 (BatchNorm needs 2 images)"),
-            "eval_batch_size": (whole(self.eval_batch_size, optional=True), "none or an integer >= 1"),
-            "lr_head": (number(self.lr_head, 0, open_low=True), "a number > 0"),
-            "lr_backbone": (number(self.lr_backbone, 0), "a number >= 0 (0 freezes the trunk's step)"),
-            "momentum": (number(self.momentum, 0, 1, open_high=True), "a number in [0, 1)"),
-            "weight_decay": (number(self.weight_decay, 0), "a number >= 0"),
-            "milestones": (
-                all(whole(m) for m in self.milestones)
-                and list(self.milestones) == sorted(set(self.milestones)),
+            "switches": Rule(lambda v: isinstance(v, dict), f"a mapping of {', '.join(SWITCHES)}"),
+            "tau": PROBABILITY,
+            "p": PROBABILITY,
+            "convention": choice(ADJACENCY_CONVENTIONS),
+            "epochs": integer(1),
+            "batch_size": integer(2, MAX_BATCH_SIZE, note="BatchNorm needs 2 images"),
+            "eval_batch_size": integer(1, MAX_BATCH_SIZE, optional=True),
+            "lr_head": number(0, open_low=True),
+            "lr_backbone": Rule(number(0).test, "a finite number >= 0 (0 freezes the trunk's step)"),
+            "momentum": number(0, 1, open_high=True),
+            "weight_decay": number(0),
+            "milestones": Rule(
+                lambda v: (
+                    isinstance(v, tuple)
+                    and all(is_integer(m) and m >= 1 for m in v)
+                    and list(v) == sorted(set(v))
+                ),
                 "increasing epoch numbers >= 1, e.g. 30,40 (empty: no drop)",
             ),
-            "gamma": (number(self.gamma, 0, 1, open_low=True), "a number in (0, 1]"),
-            "warmup_epochs": (number(self.warmup_epochs, 0), "a number of epochs >= 0"),
-            "grad_clip": (number(self.grad_clip, 0, open_low=True, optional=True), "a number > 0, or none"),
-            "branch_loss_weight": (number(self.branch_loss_weight, 0), "a number >= 0"),
-            "device": (text(self.device), "auto, cpu, cuda or cuda:N"),
-            "amp": (self.amp in AMP_MODES, f"choose from {', '.join(AMP_MODES)}"),
-            "channels_last": (isinstance(self.channels_last, bool), flag),
-            "compile": (isinstance(self.compile, bool), flag),
-            "cuda_graphs": (isinstance(self.cuda_graphs, bool), flag),
-            "pipeline": (self.pipeline in PIPELINES, f"choose from {', '.join(PIPELINES)}"),
-            "workers": (whole(self.workers, 0), "an integer >= 0"),
-            "threads": (whole(self.threads, optional=True), "an integer >= 1, or none"),
-            "seed": (whole(self.seed, 0), "an integer >= 0"),
-            "log_every": (whole(self.log_every), "an integer >= 1"),
-            "limit_train_batches": (
-                whole(self.limit_train_batches, optional=True),
-                "an integer >= 1, or none",
-            ),
-            "limit_val_batches": (whole(self.limit_val_batches, optional=True), "an integer >= 1, or none"),
+            "gamma": number(0, 1, open_low=True),
+            "warmup_epochs": number(0, what="a number of epochs"),
+            "grad_clip": number(0, open_low=True, optional=True),
+            "branch_loss_weight": number(0),
+            "device": text("auto, cpu, cuda or cuda:N"),
+            "amp": choice(AMP_MODES),
+            "channels_last": flag,
+            "compile": flag,
+            "cuda_graphs": flag,
+            "pipeline": choice(PIPELINES),
+            "workers": WORKERS,
+            "threads": THREADS.or_none(),
+            "seed": SEED,
+            "log_every": integer(1),
+            "limit_train_batches": integer(1, optional=True),
+            "limit_val_batches": integer(1, optional=True),
         }
 
     def to_dict(self) -> dict:
@@ -198,28 +207,6 @@ class TrainConfig:
         was written take their defaults)."""
         _check_fields(values)
         return cls(**values)
-
-
-def _check_switches(switches: dict) -> None:
-    """Each model switch by name and type, with the allowed values in the message."""
-    unknown = sorted(set(switches) - set(SWITCHES))
-    if unknown:
-        raise ValueError(f"bad switches {unknown}: known switches are {', '.join(SWITCHES)}")
-    rules = {
-        "multiscale": (lambda v: isinstance(v, bool), "true or false"),
-        "aux_branch": (lambda v: isinstance(v, bool), "true or false"),
-        "sam_normalize": (lambda v: isinstance(v, bool), "true or false"),
-        "static_graph": (lambda v: v in STATIC_GRAPHS, f"one of {', '.join(STATIC_GRAPHS)}"),
-        "alpha": (
-            lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,
-            "a number in [0, 1]",
-        ),
-        "embed_dim": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an integer >= 1"),
-    }
-    for name, value in switches.items():
-        ok, hint = rules[name]
-        if not ok(value):
-            raise ValueError(f"bad switches.{name} {value!r}: {hint}")
 
 
 PRESETS: dict[str, TrainConfig] = {
@@ -285,11 +272,22 @@ def get_preset(name: str, **overrides) -> TrainConfig:
 
 
 def apply_overrides(config: TrainConfig, overrides: dict) -> TrainConfig:
-    """A copy of ``config`` with ``overrides``; ``switches`` are merged, not replaced."""
+    """A copy of ``config`` with ``overrides``; ``switches`` are merged, not replaced. Another
+    ``dataset`` brings its own split names where ``config`` has the old dataset's and the overrides
+    name none (``DATASET_SPLITS``)."""
     _check_fields(overrides)
     overrides = dict(overrides)
     if "switches" in overrides:
+        if not isinstance(overrides["switches"], dict):
+            raise ValueError(f"bad switches {overrides['switches']!r}: a mapping of {', '.join(SWITCHES)}")
         overrides["switches"] = {**config.switches, **overrides["switches"]}
+    dataset = overrides.get("dataset", config.dataset)
+    if dataset != config.dataset and dataset in DATASET_SPLITS and config.dataset in DATASET_SPLITS:
+        for key, old, new in zip(
+            ("train_split", "val_split"), DATASET_SPLITS[config.dataset], DATASET_SPLITS[dataset]
+        ):
+            if key not in overrides and getattr(config, key) == old:
+                overrides[key] = new
     return dataclasses.replace(config, **overrides)
 
 
@@ -341,3 +339,67 @@ def parse_assignments(items: list[str]) -> dict:
         else:
             result[key] = parse_value(key, text)
     return result
+
+
+def format_value(value) -> str:
+    """A setting's value as command-line text (``parse_value`` reads it back)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _differences(config: TrainConfig, base: TrainConfig) -> list[str]:
+    """The flags that turn ``base`` into ``config`` (switches as ``--set switches.NAME=VALUE``)."""
+    words: list[str] = []
+    for f in dataclasses.fields(TrainConfig):
+        value, old = getattr(config, f.name), getattr(base, f.name)
+        if f.name == "switches":
+            for key, switch in value.items():
+                if old.get(key, _UNSET) != switch:
+                    words += ["--set", f"switches.{key}={json.dumps(switch)}"]
+        elif value != old:
+            words += ["--" + f.name.replace("_", "-"), format_value(value)]
+    return words
+
+
+_UNSET = object()
+
+
+def closest_preset(config: TrainConfig) -> str:
+    """The preset from which ``config`` differs in the fewest settings (one it can be reached from:
+    switches are merged, so a preset's switch cannot be taken away)."""
+    reachable = [name for name, p in PRESETS.items() if set(p.switches) <= set(config.switches)]
+    return min(reachable, key=lambda name: len(_differences(config, PRESETS[name])))
+
+
+def train_command(
+    config: TrainConfig,
+    out,
+    *,
+    resume_from: TrainConfig | None = None,
+    checkpoint=None,
+    overwrite: bool = False,
+) -> str:
+    """The ``python -m dbdgcn_lib train`` command that trains ``config`` into the run folder ``out``.
+
+    With ``resume_from`` (the settings stored in the checkpoint it goes on from): ``--resume`` (from
+    ``checkpoint`` when given, else ``out/last.pt``) and the settings that differ from the stored ones.
+    Otherwise: the closest preset and the settings that differ from it (``--overwrite`` when asked).
+    Paths inside the repository are relative to it (``paths.display_path``): run it from there.
+    """
+    words = ["python", "-m", "dbdgcn_lib", "train"]
+    if resume_from is not None:
+        resume = [display_path(checkpoint)] if checkpoint is not None else []
+        words += ["--resume", *resume, "--out", display_path(out)]
+        base = resume_from
+    else:
+        preset = closest_preset(config)
+        words += ["--preset", preset, "--out", display_path(out), *(["--overwrite"] if overwrite else [])]
+        base = PRESETS[preset]
+    return shlex.join(words + _differences(config, base))

@@ -42,6 +42,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from dbdgcn_lib.checks import BATCH_SIZE, IMAGE_SIZE, MAX_IMAGE_SIZE, SEED, WORKERS, integer
 from dbdgcn_lib.data import (
     REFETCH,
     CocoMultiLabel,
@@ -329,6 +330,14 @@ def create_loader(
     replaces an unreadable image, evaluation leaves it out (an image that only nvJPEG refuses is
     decoded on the CPU; one that no decoder reads is handled in the main process the same way).
     """
+    for name, value, rule in (
+        ("batch_size", batch_size, BATCH_SIZE),
+        ("workers", workers, WORKERS),
+        ("image_size", image_size, IMAGE_SIZE),
+        ("resize", resize, integer(image_size, 2 * MAX_IMAGE_SIZE, optional=True)),
+        ("seed", seed, SEED),
+    ):
+        rule.check(name, value)
     pipeline = resolve_pipeline(pipeline, device)
     dist = dist or distributed.DistInfo()
     collate_fn = None

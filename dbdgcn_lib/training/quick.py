@@ -34,14 +34,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dbdgcn_lib.checks import (
+    EMBED_DIM,
+    IMAGE_SIZE,
+    MAX_BATCH_SIZE,
+    PROBABILITY,
+    SEED,
+    THREADS,
+    Rule,
+    boolean,
+    choice,
+    integer,
+    number,
+)
 from dbdgcn_lib.data import CocoMultiLabel, ensure_synthetic, read_generator, test_transform
-from dbdgcn_lib.graph import cooccurrence, static_adjacency
+from dbdgcn_lib.graph import ADJACENCY_CONVENTIONS, cooccurrence, static_adjacency
 from dbdgcn_lib.metrics import multilabel_metrics
 from dbdgcn_lib.models import (
+    BACKBONES,
+    VARIANTS,
     ModelConfig,
     MultiLabelGCN,
     attach_cooccurrence_prior,
     build_model,
+    check_switches,
     uses_cooccurrence_prior,
 )
 from dbdgcn_lib.paths import default_runs_root, display_path
@@ -88,6 +104,8 @@ def split_tensors(
     """Decode ``split`` (all images, or the first ``limit``) at ``image_size`` (test transform: resize
     and normalise). Cached per process, so several runs in one notebook decode once: about 1 ms
     per 128 px image on one CPU core."""
+    IMAGE_SIZE.check("image_size", image_size)
+    integer(0, optional=True).check("limit", limit)
     root = ensure_synthetic() if root is None else Path(root)
     key = (str(Path(root).resolve()), split, image_size, limit)
     if key not in _CACHE:
@@ -149,7 +167,7 @@ class QuickRun:
     def evaluate(self, split: str = "val") -> dict:
         """``multilabel_metrics`` of the final score s on ``split`` (percent)."""
         probs = self.predict(split)["logits"].sigmoid().numpy()
-        return multilabel_metrics(probs, self.tensors(split).targets.numpy())
+        return multilabel_metrics(probs, self.tensors(split).targets.numpy(), class_names=self.class_names)
 
 
 def quick_train(
@@ -186,8 +204,8 @@ def quick_train(
     every argument and the dataset's generator record, so that another notebook asking for the same
     run loads it instead of training it again (the same weights and history).
     """
-    if epochs < 1 or batch_size < 2:
-        raise ValueError("epochs must be >= 1 and batch_size >= 2")
+    _check_arguments(locals())
+    check_switches(switches)
     root = ensure_synthetic() if root is None else Path(root)
     settings = dict(variant=variant, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr)
     settings.update(embed_dim=embed_dim, backbone=backbone, tau=tau, p=p, convention=convention, seed=seed)
@@ -235,7 +253,9 @@ def quick_train(
                 "epoch": epoch + 1,
                 "loss": total / steps,
                 "val_loss": F.binary_cross_entropy_with_logits(logits, val.targets).item(),
-                "val_mAP": multilabel_metrics(logits.sigmoid().numpy(), val.targets.numpy())["mAP"],
+                "val_mAP": multilabel_metrics(
+                    logits.sigmoid().numpy(), val.targets.numpy(), class_names=class_names
+                )["mAP"],
             }
             run.history.append(row)
             if _epoch_listener is not None:
@@ -250,6 +270,29 @@ def quick_train(
     if cache_file is not None:
         _save_cached(cache_file, run, settings)
     return run
+
+
+def _check_arguments(arguments: dict) -> None:
+    """``quick_train``'s arguments, by the library's shared rules (``dbdgcn_lib.checks``)."""
+    rules = {
+        "variant": choice(VARIANTS),
+        "image_size": IMAGE_SIZE,
+        "epochs": integer(1, 10_000),
+        "batch_size": integer(2, MAX_BATCH_SIZE, note="BatchNorm needs 2 images"),
+        "lr": number(0, open_low=True),
+        "embed_dim": EMBED_DIM,
+        "backbone": choice(BACKBONES),
+        "tau": PROBABILITY,
+        "p": PROBABILITY,
+        "convention": choice(ADJACENCY_CONVENTIONS),
+        "train_images": integer(2, optional=True),
+        "seed": SEED,
+        "threads": THREADS.or_none(),
+        "verbose": boolean(),
+        "cache": Rule(lambda v: isinstance(v, bool | str | os.PathLike), "true, false or a folder"),
+    }
+    for name, rule in rules.items():
+        rule.check(name, arguments[name])
 
 
 def _cache_file(cache, root: Path, settings: dict) -> Path | None:
@@ -349,10 +392,9 @@ def quick_train_many(
     (None: in a notebook).
     """
     global _epoch_listener
+    integer(1, 256, optional=True).check("workers", workers)
     jobs = [{"threads": 1, **job, "predict": tuple(predict), "progress": False} for job in jobs]
     workers = min(len(jobs), default_workers() if workers is None else workers)
-    if workers < 1:
-        raise ValueError("workers must be >= 1")
     total = sum(job.get("epochs", _DEFAULT_EPOCHS) for job in jobs)
     bar = progress_bar(total=total, desc="training", unit="epoch", enabled=resolve_progress(progress))
     bar.set_postfix_str(f"0/{len(jobs)} runs")

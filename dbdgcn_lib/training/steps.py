@@ -295,12 +295,17 @@ def predict_loader(
     return Predictions(scores, targets, loss, rate, left_out)
 
 
-def branch_metrics(predictions: Predictions, top_k: int | None = None) -> dict[str, dict]:
-    """``{"s": metrics, "s_r": metrics, "s_m": metrics}``, each ``multilabel_metrics`` (percent)."""
-    return {
-        name: multilabel_metrics(s, predictions.targets, top_k=top_k)
-        for name, s in predictions.scores.items()
-    }
+def branch_metrics(
+    predictions: Predictions, top_k: int | None = None, class_names: list[str] | None = None
+) -> dict[str, dict]:
+    """``{"s": metrics, "s_r": metrics, "s_m": metrics}``, each ``multilabel_metrics`` (percent); a class
+    without positives is warned about once, by name when ``class_names`` are given."""
+    with warnings.catch_warnings():
+        rows = {}
+        for name, s in predictions.scores.items():
+            rows[name] = multilabel_metrics(s, predictions.targets, top_k=top_k, class_names=class_names)
+            warnings.simplefilter("ignore", RuntimeWarning)  # the same classes for every branch
+    return rows
 
 
 def evaluate_model(
@@ -318,9 +323,17 @@ def evaluate_model(
     return branch_metrics(p, top_k)
 
 
-def paper_rows(scores: dict[str, np.ndarray], targets: np.ndarray) -> dict[str, dict]:
-    """Per branch, Table 1 and Table 2 (top-3) as ``paper_tables`` gives them."""
-    return {name: paper_tables(s, targets) for name, s in scores.items()}
+def paper_rows(
+    scores: dict[str, np.ndarray], targets: np.ndarray, class_names: list[str] | None = None
+) -> dict[str, dict]:
+    """Per branch, Table 1 and Table 2 (top-3) as ``paper_tables`` gives them (classes without
+    positives warned about once, by name when ``class_names`` are given)."""
+    with warnings.catch_warnings():
+        rows = {}
+        for name, s in scores.items():
+            rows[name] = paper_tables(s, targets, class_names=class_names)
+            warnings.simplefilter("ignore", RuntimeWarning)
+    return rows
 
 
 def random_baseline_map(targets: np.ndarray, seed: int = 0) -> float:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import time
 from pathlib import Path
@@ -38,13 +39,16 @@ from dbdgcn_lib.progress import progress_bar
 from dbdgcn_lib.training import distributed
 from dbdgcn_lib.training.checkpoint import (
     FORMAT,
+    OTHER_VERSION,
     CheckpointError,
     check_compatible,
-    load_checkpoint,
+    load_training_checkpoint,
+    load_weights,
     rng_state,
     set_rng_state,
+    train_config_of,
 )
-from dbdgcn_lib.training.config import TrainConfig
+from dbdgcn_lib.training.config import TrainConfig, train_command
 from dbdgcn_lib.training.estimate import format_estimate
 from dbdgcn_lib.training.inputs import build_datasets, loader_for, open_split
 from dbdgcn_lib.training.run_folder import RunFolder
@@ -76,7 +80,56 @@ RESUME_ADJUSTABLE = tuple(
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the message names the step and the kept checkpoint."""
+    """The training loss became NaN or infinite; the message names the step, the kept checkpoint and
+    the command that goes on (or starts again) with lower learning rates."""
+
+
+def resume_path(out: str | os.PathLike | None, resume: bool | str | os.PathLike) -> Path:
+    """The checkpoint a resumed run starts from: ``out/last.pt`` (``resume=True``) or the checkpoint
+    named, which must lie in the run folder ``out`` (default: its own folder)."""
+    if resume is True:
+        if out is None:
+            raise CheckpointError("resume needs the run folder (out) that holds last.pt")
+        return Path(out) / "last.pt"
+    path = Path(resume)
+    if out is not None and path.parent.resolve() != Path(out).resolve():
+        raise CheckpointError(
+            f"--resume {path} continues the run in {path.parent}, not the one in {out}: leave --out out, "
+            f"or copy the checkpoint into {out} first"
+        )
+    return path
+
+
+def load_resume_checkpoint(path: Path, wanted=lambda saved: saved) -> dict:
+    """The checkpoint at ``path``, checked for resuming. When it is missing, damaged or from another
+    version of the library, the message names the run's other checkpoint that can be resumed instead,
+    with the command (``wanted(saved config) -> config`` gives the settings that command asks for)."""
+    try:
+        if not path.is_file() and path.name == "last.pt" and not (path.parent / "best.pt").is_file():
+            raise CheckpointError(
+                f"nothing to resume: {path.parent} holds no checkpoint (a run saves its first one at the "
+                "end of epoch 1); start the run again without --resume"
+            )
+        return load_training_checkpoint(path, resume=True, advice=None)
+    except CheckpointError as err:
+        problem = str(err)
+    for name in ("last.pt", "best.pt"):
+        other = path.with_name(name)
+        if other.resolve() == path.resolve() or not other.is_file():
+            continue
+        try:
+            ckpt = load_training_checkpoint(other, resume=True, advice=None)
+        except CheckpointError:
+            continue
+        saved = train_config_of(ckpt)
+        command = train_command(wanted(saved), path.parent, resume_from=saved, checkpoint=other)
+        raise CheckpointError(f"{problem}; resume from {other} (epoch {ckpt['epoch']}) instead: {command}")
+    try:  # the run's settings are also in config.json: the command that trains it again
+        config = TrainConfig.from_dict(json.loads((path.parent / "config.json").read_text()))
+        again = f" with: {train_command(config, path.parent, overwrite=True)}"
+    except (OSError, ValueError, TypeError):
+        again = ""
+    raise CheckpointError(f"{problem}; no other checkpoint of the run can be resumed: train it again{again}")
 
 
 class Trainer:
@@ -88,8 +141,10 @@ class Trainer:
         trainer.evaluate()["s"]["mAP"]       # metrics of s, s_r and s_m on the validation split
 
     ``resume=True`` continues from ``out/last.pt`` (model, optimizer, step, epoch, RNG states,
-    history); ``overwrite=True`` replaces a run already in ``out``; without either, a folder that
-    holds a run is refused. Under ``torchrun`` each process trains its shard and only rank 0 writes.
+    history), ``resume=PATH`` from another checkpoint of the run (``best.pt``; ``out`` defaults to its
+    folder); ``overwrite=True`` replaces a run already in ``out`` once the new run has written its first
+    checkpoint; without either, a folder that holds a run is refused. Under ``torchrun`` each process
+    trains its shard and only rank 0 writes.
     """
 
     def __init__(
@@ -97,12 +152,17 @@ class Trainer:
         config: TrainConfig,
         out: str | os.PathLike | None = None,
         *,
-        resume: bool = False,
+        resume: bool | str | os.PathLike = False,
         overwrite: bool = False,
         progress: bool = True,
         verbose: bool = True,
     ):
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"bad config {config!r}: a TrainConfig (get_preset(name, **overrides))")
         self.config = config
+        self.resume_from = resume_path(out, resume) if resume is not False else None
+        if out is None and self.resume_from is not None:
+            out = self.resume_from.parent
         self.out = Path(out) if out is not None else None
         device = get_device(config.device)
         self.dist = distributed.init_distributed(device.type)
@@ -111,8 +171,6 @@ class Trainer:
         self.device = device
         self.progress = progress and self.dist.is_main
         self.verbose = verbose and self.dist.is_main
-        if resume and self.out is None:
-            raise CheckpointError("resume needs the run folder (out) that holds last.pt")
         seed_everything(config.seed)
 
         self.train_set, self.val_set = build_datasets(config)
@@ -129,7 +187,7 @@ class Trainer:
         )
 
         # A resumed run takes every weight from its checkpoint: no ImageNet file needed (offline).
-        pretrained = False if resume else config.pretrained or False
+        pretrained = False if self.resume_from else config.pretrained or False
         self.model = build_model(
             config.variant, len(self.class_names), config.backbone, pretrained, **config.switches
         )
@@ -152,26 +210,31 @@ class Trainer:
         self.best_map = float("-inf")
         self.history: list[dict] = []
         self.resume_changes: dict[str, list] = {}
+        #: The last checkpoint written or resumed from, and the settings it holds (None: none yet).
+        self.saved_path: Path | None = None
+        self.saved_config: TrainConfig | None = None
 
         self.folder = None
         if self.out is not None and self.dist.is_main:
-            self.folder = RunFolder(self.out).open(resume=resume, overwrite=overwrite)
+            self.folder = RunFolder(self.out).open(resume=self.resume_from is not None, overwrite=overwrite)
+            for note in self.folder.notes:
+                self._echo(note)
         try:
-            if resume:
+            if self.resume_from is not None:
                 self._resume()
+            self.schedule = LRSchedule(
+                self.optimizer,
+                [config.lr_backbone, config.lr_head],
+                steps_per_epoch=self.steps_per_epoch,
+                milestones=config.milestones,
+                gamma=config.gamma,
+                warmup_epochs=config.warmup_epochs,
+            )
+            self.schedule.set_step(self.step)
+            self._build_nets()
         except BaseException:
-            self.close()
+            self.close()  # a run being replaced comes back at once
             raise
-        self.schedule = LRSchedule(
-            self.optimizer,
-            [config.lr_backbone, config.lr_head],
-            steps_per_epoch=self.steps_per_epoch,
-            milestones=config.milestones,
-            gamma=config.gamma,
-            warmup_epochs=config.warmup_epochs,
-        )
-        self.schedule.set_step(self.step)
-        self._build_nets()
 
     def _build_nets(self) -> None:
         """The training net (DDP, compiled, CUDA graphs as configured) and the evaluation net."""
@@ -212,13 +275,12 @@ class Trainer:
         }
 
     def _resume(self) -> None:
-        path = self.out / "last.pt"
-        if not path.is_file():
-            raise CheckpointError(f"nothing to resume: {path} not found; start the run without --resume")
-        ckpt = load_checkpoint(path)
+        path = self.resume_from
+        ckpt = load_resume_checkpoint(path, lambda saved: self.config)
         check_compatible(ckpt, variant=self.config.variant, num_classes=len(self.class_names))
         check_compatible(ckpt, class_names=self.class_names)
-        saved = TrainConfig.from_dict(ckpt["train_config"]).to_dict()
+        self.saved_path, self.saved_config = path, train_config_of(ckpt)
+        saved = self.saved_config.to_dict()
         now = self.config.to_dict()
         fixed = [key for key in RESUME_FIXED if saved[key] != now[key]]
         if fixed:
@@ -230,12 +292,29 @@ class Trainer:
         self.resume_changes = {k: [saved[k], now[k]] for k in RESUME_ADJUSTABLE if saved[k] != now[k]}
         for key, (old, new) in self.resume_changes.items():
             self._echo(f"resume: {key} {old!r} -> {new!r}")
-        self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        self.epoch, self.best_map, self.history = ckpt["epoch"], ckpt["best_mAP"], list(ckpt["history"])
-        self.step = ckpt["scheduler"].get("step", self.epoch * self.steps_per_epoch)
-        set_rng_state(ckpt["rng"])
+        load_weights(self.model, ckpt)
+        try:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scaler.load_state_dict(ckpt["scaler"])
+            self.epoch, self.best_map, self.history = ckpt["epoch"], ckpt["best_mAP"], list(ckpt["history"])
+            self.step = ckpt["scheduler"].get("step", self.epoch * self.steps_per_epoch)
+            set_rng_state(ckpt["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as err:
+            raise CheckpointError(
+                f"checkpoint {path}: its training state cannot be restored ({type(err).__name__}: "
+                f"{' '.join(str(err).split())[:120]}); {OTHER_VERSION}"
+            ) from None
+
+    def command(self, config: TrainConfig) -> str:
+        """The command line that trains ``config`` in this run's folder from where the run stands: from
+        the last checkpoint written or resumed from, or (none yet) from the start."""
+        if self.out is None:
+            raise ValueError("a run without a run folder (out) has no command line")
+        if self.saved_config is not None:
+            checkpoint = None if self.saved_path == self.out / "last.pt" else self.saved_path
+            return train_command(config, self.out, resume_from=self.saved_config, checkpoint=checkpoint)
+        replacing = self.folder is not None and self.folder.replacing  # the replaced run comes back
+        return train_command(config, self.out, overwrite=replacing)
 
     def close(self) -> None:
         """Release the run folder (``fit`` does it when it ends)."""
@@ -333,23 +412,30 @@ class Trainer:
         if bad_step == -1:
             return
         where = f"step {bad_step + 1} of {steps}" if bad_step >= 0 else f"a step (on another rank) of {steps}"
-        if self.epoch and self.out is not None:
-            lr_head, lr_backbone = self.config.lr_head / 2, self.config.lr_backbone / 2
+        cfg = self.config
+        lower = dataclasses.replace(cfg, lr_head=cfg.lr_head / 2, lr_backbone=cfg.lr_backbone / 2)
+        if self.out is None:
             advice = (
-                f"the last good checkpoint is {display_path(self.out / 'last.pt')} (epoch {self.epoch}); go "
-                f"on from it with lower learning rates: python -m dbdgcn_lib train --resume --out "
-                f"{display_path(self.out)} "
-                f"--lr-head {lr_head:g} --lr-backbone {lr_backbone:g}"
+                f"start again with lower learning rates (lr_head {lower.lr_head!r}, "
+                f"lr_backbone {lower.lr_backbone!r})"
+            )
+        elif self.saved_config is not None:
+            advice = (
+                f"the last good checkpoint is {display_path(self.saved_path)} (epoch {self.epoch}); go on "
+                f"from it with lower learning rates: {self.command(lower)}"
             )
         else:
-            advice = "no checkpoint was written before it; start a new run with lower learning rates"
+            advice = (
+                f"no checkpoint was written before it; start again with lower learning rates: "
+                f"{self.command(lower)}"
+            )
         raise NonFiniteLossError(
             f"non-finite loss in epoch {epoch + 1}, {where}: training stopped; {advice} (or check the data)"
         )
 
     def evaluate(self, split: str | None = None, *, top_k: int | None = None) -> dict[str, dict]:
         """Metrics of s, s_r and s_m on ``split`` (default: the validation split)."""
-        return branch_metrics(self._predict(split), top_k)
+        return branch_metrics(self._predict(split), top_k, self.class_names)
 
     def _predict(self, split: str | None = None):
         loader = self.val_loader
@@ -406,7 +492,7 @@ class Trainer:
             row.update({f"lr_{g['name']}": g["lr"] for g in self.optimizer.param_groups})
             row.update(self.train_epoch(epoch))
             predictions = self._predict()
-            metrics = branch_metrics(predictions)
+            metrics = branch_metrics(predictions, class_names=self.class_names)
             row.update({f"val_mAP{'' if n == 's' else n[1:]}": m["mAP"] for n, m in metrics.items()})
             row.update(val_CF1=metrics["s"]["CF1"], val_OF1=metrics["s"]["OF1"], val_loss=predictions.loss)
             if cfg.skip_corrupt:
@@ -421,6 +507,7 @@ class Trainer:
             if self.folder is not None:
                 self.folder.save(self.state(), is_best=is_best)
                 self.folder.write_log(self.history)
+            self.saved_path, self.saved_config = (self.out / "last.pt" if self.out else None), cfg
             self._echo(
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f} (val {row['val_loss']:.4f})  "
                 f"val mAP s {row['val_mAP']:.2f} s_r {row['val_mAP_r']:.2f} s_m {row['val_mAP_m']:.2f}  "

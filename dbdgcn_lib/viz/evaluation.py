@@ -65,7 +65,7 @@ def pr_curves(
         idx = class_indices(classes, class_names)
     fig, ax = new_axes(ax, figsize or (6.5, 5.0))
     for n, i in enumerate(idx):
-        curve = pr_curve(scores, targets, i)
+        curve = pr_curve(scores, targets, i, class_name=class_names[i])
         recall = np.concatenate([[0.0], curve.recall])
         precision = np.concatenate([[curve.precision[0] if len(curve.precision) else 1.0], curve.precision])
         ax.plot(

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from dbdgcn_lib.checks import IMAGE_SIZE, integer
+
 GENERATOR_VERSION = 2
 # The order fixes each split's random streams and image ids: a new split goes at the end.
 SPLITS = ("train", "val", "rare", "plain")
@@ -174,6 +176,10 @@ class SyntheticSize:
     def __post_init__(self) -> None:
         if self.plain is None:
             object.__setattr__(self, "plain", self.val)
+        count = integer(0, 1_000_000)
+        for split in ("train", "val", "rare", "plain"):
+            count.check(split, getattr(self, split))
+        IMAGE_SIZE.check("image_size", self.image_size)
 
 
 SIZES: dict[str, SyntheticSize] = {

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from dbdgcn_lib.checks import SEED
 from dbdgcn_lib.data.synthetic.design import (
     CATEGORIES,
     GENERATOR_VERSION,
@@ -150,18 +152,27 @@ def make_synthetic(
     ``size`` is ``"tiny"`` (48/16/8/16 images: unit tests), ``"default"`` (2000/500/300/500) or a
     ``SyntheticSize``; images are 128 x 128 JPEGs unless the size says otherwise. The set is built in
     a sibling temporary folder and moved into place at the end, so an interrupted run never leaves a
-    half-written dataset. An existing synthetic dataset at ``root`` is replaced; any other non-empty
-    folder is left alone (``SyntheticDatasetError``).
+    half-written dataset. An existing synthetic dataset at ``root`` is replaced, as long as it holds
+    only the generator's files; any other non-empty folder, or a set with files of yours added, is
+    left alone (``SyntheticDatasetError``).
     """
     spec, size_name = _resolve_size(size)
-    if not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    SEED.check("seed", seed)
     target = Path(root).resolve()
-    if target.exists() and any(target.iterdir()) and not (target / "generator.json").is_file():
-        raise SyntheticDatasetError(
-            f"{root} is not empty and holds no synthetic dataset (no generator.json); "
-            "choose another --root or empty it"
-        )
+    if target.exists() and any(target.iterdir()):
+        if not (target / "generator.json").is_file():
+            raise SyntheticDatasetError(
+                f"{root} is not empty and holds no synthetic dataset (no generator.json); "
+                "choose another --root or empty it"
+            )
+        others = foreign_files(target)
+        if others:
+            shown = ", ".join(str(Path(root) / name) for name in others[:3])
+            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+            raise SyntheticDatasetError(
+                f"{root} holds files the generator did not write ({shown}{more}); move them out before "
+                "making the set again there, or choose another --root"
+            )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -187,6 +198,32 @@ def make_synthetic(
     return Path(root)
 
 
+#: The files ``make_synthetic`` writes (and the label cache reading them adds), relative to the root.
+_GENERATED = re.compile(
+    r"generator\.json|annotations/instances_\w+\.json|annotations/\.\.?labels_\w+\.npz(\.[^/]*\.tmp)?"
+    r"|(?P<split>\w+)/synthetic_(?P=split)_\d+\.jpg"
+)
+
+
+def foreign_files(root: str | os.PathLike) -> list[str]:
+    """The files under ``root`` that the generator did not write (paths relative to ``root``, sorted):
+    what replacing the set there would destroy."""
+    root = Path(root)
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            relative = (Path(folder) / name).relative_to(root).as_posix()
+            if not _GENERATED.fullmatch(relative):
+                found.append(relative)
+    return sorted(found)
+
+
+def describe_set(truth: dict) -> str:
+    """``size tiny, seed 0`` (or the image counts of an unnamed size), from a ``generator.json``."""
+    size = truth.get("size_name") or ", ".join(f"{k} {v}" for k, v in (truth.get("size") or {}).items())
+    return f"size {size}, seed {truth.get('seed')}, generator version {truth.get('version')}"
+
+
 def read_generator(root: str | os.PathLike) -> dict | None:
     """The parsed ``generator.json`` of a synthetic dataset, or None where there is none (or it is
     unreadable)."""
@@ -200,15 +237,30 @@ def ensure_synthetic(
     root: str | os.PathLike | None = None, size: str | SyntheticSize = "default", *, seed: int = 0
 ) -> Path:
     """Return ``root`` (default ``default_data_root() / "synthetic"``), generating the dataset first
-    when it is missing or was made with another size, seed or generator version."""
+    when the folder is missing or empty.
+
+    A folder that holds another set (made with another size, seed or generator version) is never
+    replaced behind your back: ``SyntheticDatasetError`` names the folder, what it holds, and the
+    command that replaces it."""
     root = default_data_root() / "synthetic" if root is None else Path(root)
-    spec, _ = _resolve_size(size)
+    spec, size_name = _resolve_size(size)
+    SEED.check("seed", seed)
     truth = read_generator(root)
-    if (
-        truth is not None
-        and truth.get("version") == GENERATOR_VERSION
-        and truth.get("seed") == seed
-        and truth.get("size") == asdict(spec)
-    ):
+    wanted = {"version": GENERATOR_VERSION, "seed": seed, "size": asdict(spec), "size_name": size_name}
+    if truth is not None and all(truth.get(k) == wanted[k] for k in ("version", "seed", "size")):
         return root
+    if truth is not None:
+        command = f"python -m dbdgcn_lib data synthetic --root {root}"
+        if size_name is None:
+            replace = f"remove {root} (it is made again on first use) or choose another folder"
+        else:
+            command += (f" --size {size_name}" if size_name != "default" else "") + (
+                f" --seed {seed}" if seed else ""
+            )
+            replace = f"replace it (deleting what is there) with: {command}"
+        raise SyntheticDatasetError(
+            f"{root} holds the embedded set made with {describe_set(truth)}, not the one asked for "
+            f"({describe_set(wanted)}); use the set that is there as it is (train --data {root}), "
+            f"or {replace}"
+        )
     return make_synthetic(root, size=size, seed=seed)
