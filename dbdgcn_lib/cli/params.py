@@ -9,20 +9,23 @@ from dbdgcn_lib.models import BACKBONES, parameter_table
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "params", help="parameter counts of resnet, add_gcn, db_dgcn and ablations"
+        "params", help="parameter counts of every variant (graph and query heads) and ablations"
     )
     parser.add_argument("--backbone", default="resnet101", choices=BACKBONES)
     parser.add_argument("--num-classes", type=int, default=80)
-    parser.add_argument("--embed-dim", type=int, default=1024)
+    parser.add_argument(
+        "--embed-dim", type=int, default=None, help="D of every head (default: each variant's own)"
+    )
     parser.set_defaults(func=run_params)
 
 
 def run_params(args: argparse.Namespace) -> int:
     rows = parameter_table(args.backbone, args.num_classes, args.embed_dim)
-    reference = next(r["total"] for r in rows if r["name"] == "db_dgcn")
-    print(f"parameters: backbone {args.backbone}, {args.num_classes} classes, D = {args.embed_dim}")
-    print(f"{'model':<32}{'total':>14}{'backbone':>14}{'head':>14}{'vs db_dgcn':>14}")
+    width = f"D = {args.embed_dim}" if args.embed_dim else "D = each variant's own"
+    print(f"parameters: backbone {args.backbone}, {args.num_classes} classes, {width}")
+    print(f"{'model':<32}{'D':>6}{'total':>14}{'backbone':>14}{'head':>14}{'vs variant':>14}")
     for r in rows:
-        diff = f"{r['total'] - reference:+,}" if r["name"].startswith("db_dgcn ") else ""
-        print(f"{r['name']:<32}{r['total']:>14,}{r['backbone']:>14,}{r['head']:>14,}{diff:>14}")
+        diff = "" if r["vs"] is None else f"{r['vs']:+,}"
+        dim = "" if r["D"] is None else r["D"]
+        print(f"{r['name']:<32}{dim:>6}{r['total']:>14,}{r['backbone']:>14,}{r['head']:>14,}{diff:>14}")
     return 0

@@ -1,23 +1,28 @@
-"""Models: residual blocks -> ResNets -> backbone -> SAM -> graph layers -> DB-DGCN and its variants."""
+"""Models: residual blocks -> ResNets -> backbone -> SAM -> graph layers -> DB-DGCN and its variants;
+label queries (Query2Label, ML-Decoder) beside them."""
 
 from dbdgcn_lib.models.backbone import BACKBONES, Backbone
+from dbdgcn_lib.models.classifier import PerClassLinear
 from dbdgcn_lib.models.gcn import STATIC_GRAPHS, DualBranchGCN, DynamicGCN, StaticGCN, aggregate
 from dbdgcn_lib.models.model import (
     ABLATION_ROWS,
+    GRAPH_VARIANTS,
     PRESETS,
+    QUERY_VARIANTS,
     SWITCHES,
+    VARIANT_SWITCHES,
     VARIANTS,
     GlobalMaxPoolHead,
     GraphHead,
     ModelConfig,
     MultiLabelGCN,
-    PerClassLinear,
     attach_cooccurrence_prior,
     build_model,
     parameter_groups,
     parameter_table,
     uses_cooccurrence_prior,
 )
+from dbdgcn_lib.models.query_head import LabelQueryHead, QueryDecoderLayer
 from dbdgcn_lib.models.resnet import (
     BasicBlock,
     Bottleneck,
@@ -35,6 +40,9 @@ from dbdgcn_lib.models.sam import SemanticAttention, max_score
 __all__ = [
     "ABLATION_ROWS",
     "BACKBONES",
+    "GRAPH_VARIANTS",
+    "QUERY_VARIANTS",
+    "VARIANT_SWITCHES",
     "STATIC_GRAPHS",
     "attach_cooccurrence_prior",
     "parameter_table",
@@ -49,9 +57,11 @@ __all__ = [
     "DynamicGCN",
     "GlobalMaxPoolHead",
     "GraphHead",
+    "LabelQueryHead",
     "ModelConfig",
     "MultiLabelGCN",
     "PerClassLinear",
+    "QueryDecoderLayer",
     "ResNet",
     "SemanticAttention",
     "StaticGCN",
