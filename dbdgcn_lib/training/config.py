@@ -259,6 +259,30 @@ PRESETS: dict[str, TrainConfig] = {
         batch_size=16,
         crop="multiscale",
     ),
+    # The embedded dataset on a laptop CPU in about a minute (a check that everything runs and learns).
+    "smoke": TrainConfig(
+        dataset="synthetic",
+        train_split="train",
+        val_split="val",
+        image_size=112,
+        backbone="tiny",
+        pretrained=None,
+        switches={"embed_dim": 128},
+        epochs=6,
+        batch_size=32,
+        lr_head=0.1,
+        lr_backbone=0.1,
+        weight_decay=1e-4,
+        milestones=(5,),
+        device="cpu",
+        amp="none",
+        channels_last=False,
+        # One thread computes while one worker process decodes: both cores busy, and no stalls when
+        # another program takes a core (torch's 2 threads wait for each other at every small op).
+        workers=1,
+        threads=1,
+        log_every=10,
+    ),
     # The query heads at their papers' ResNet-101 448 settings where the course's trainer has them: the
     # model (D, layers, heads, FFN), batch per GPU, epochs, AdamW at one rate for every parameter and
     # its weight decay, no clipping. Not here: their one-cycle schedule (here: a linear warm-up over
@@ -287,30 +311,6 @@ PRESETS: dict[str, TrainConfig] = {
         warmup_epochs=8.0,
         milestones=(24, 32),
         grad_clip=None,
-    ),
-    # The embedded dataset on a laptop CPU in about a minute (a check that everything runs and learns).
-    "smoke": TrainConfig(
-        dataset="synthetic",
-        train_split="train",
-        val_split="val",
-        image_size=112,
-        backbone="tiny",
-        pretrained=None,
-        switches={"embed_dim": 128},
-        epochs=6,
-        batch_size=32,
-        lr_head=0.1,
-        lr_backbone=0.1,
-        weight_decay=1e-4,
-        milestones=(5,),
-        device="cpu",
-        amp="none",
-        channels_last=False,
-        # One thread computes while one worker process decodes: both cores busy, and no stalls when
-        # another program takes a core (torch's 2 threads wait for each other at every small op).
-        workers=1,
-        threads=1,
-        log_every=10,
     ),
 }
 
