@@ -168,7 +168,7 @@ def test_the_exposed_weights_are_the_ones_the_forward_used():
         out = model.forward_head(x3, x4, return_intermediates=True)
     for handle in handles:
         handle.remove()
-    (query, tokens, _), (cross_output, _) = seen["cross"]
+    (_, tokens, _), (cross_output, _) = seen["cross"]
     weights = out["cross_attention_heads"].flatten(3)  # (B, heads, C, N)
     heads, dim = last.multihead_attn.num_heads, D
     _, _, w_v = last.multihead_attn.in_proj_weight.split(dim)
@@ -178,11 +178,11 @@ def test_the_exposed_weights_are_the_ones_the_forward_used():
     torch.testing.assert_close(
         rebuilt + last.multihead_attn.out_proj.bias, cross_output, rtol=1e-5, atol=1e-5
     )
-    (query, _, _), _ = seen["self"]
-    _, by_hand = attention_by_hand(last.self_attn, query, query, query)
-    torch.testing.assert_close(out["query_attention"], by_hand.mean(1))
-    torch.testing.assert_close(out["category_features"].transpose(1, 2), last(query, tokens)[0])
+    (layer_input, _, _), _ = seen["self"]  # the queries entering the last layer
     with torch.no_grad():
+        _, by_hand = attention_by_hand(last.self_attn, layer_input, layer_input, layer_input)
+        torch.testing.assert_close(out["query_attention"], by_hand.mean(1))
+        torch.testing.assert_close(out["category_features"].transpose(1, 2), last(layer_input, tokens)[0])
         torch.testing.assert_close(model.forward_head(x3, x4)["logits"], out["logits"], rtol=1e-5, atol=1e-5)
 
 

@@ -275,7 +275,7 @@ def format_table(results: Iterable[dict], env: dict | None = None, *, header: bo
         )
     if header:
         head = (
-            f"{'source':<8}{'variant':<9}{'phase':<6}{'mode':<12}{'input':<12}{'batch':>6}{'comp':>5}"
+            f"{'source':<8}{'variant':<11}{'phase':<6}{'mode':<12}{'input':<12}{'batch':>6}{'comp':>5}"
             f"{'img/s':>9}{'step ms':>9}{'peak GB':>9}{'head':>7}{'loader/s':>10}{'warmup s':>10}  status"
         )
         lines += [head, "-" * len(head)]
@@ -284,7 +284,7 @@ def format_table(results: Iterable[dict], env: dict | None = None, *, header: bo
         if r.get("run"):
             status += f" ({r['run']})"
         lines.append(
-            f"{r.get('source', 'bench'):<8}{r.get('variant', '-'):<9}{r.get('phase', '-'):<6}"
+            f"{r.get('source', 'bench'):<8}{r.get('variant', '-'):<11}{r.get('phase', '-'):<6}"
             f"{r.get('mode', '-'):<12}{input_name(r):<12}{_cell(r.get('batch'), 6)}{_compiled(r):>5}"
             f"{_cell(r.get('img_per_s'), 9, 'rate')}{_cell(r.get('step_ms'), 9, '.1f')}"
             f"{_cell(r.get('peak_mem_gb'), 9, '.2f')}{_share(r):>7}"
