@@ -12,7 +12,8 @@
 3. CPU milliseconds per image at the quick-run size (96 px, batch 32, one thread, as ``quick_train``):
    the evaluation forward and a training step (Adam, BCE), median of ``--repeats``.
 4. With ``--runs``: ``quick_train`` of db_dgcn, q2l and ml_decoder per seed at notebook 09's full
-   settings (96 px, 12 epochs, D = 64, every training image): seconds per run and the val mAP.
+   settings (96 px, 12 epochs, D = 64, every training image): wall and CPU seconds per run (on one
+   thread the CPU time is what the run costs on a quiet core) and the val mAP.
 """
 
 from __future__ import annotations
@@ -103,24 +104,32 @@ def flops_and_estimates(path: Path) -> None:
         print(line)
 
 
-def cpu_time(variant: str, *, repeats: int, batch: int = 32, size: int = 96) -> tuple[float, float]:
-    """Median ms per image of the evaluation forward and of a training step, quick-run size, one thread."""
-    torch.manual_seed(0)
-    model = build_model(variant, 20, "tiny", embed_dim=64)
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+def cpu_times(*, repeats: int, batch: int = 32, size: int = 96) -> dict[str, tuple[float, float]]:
+    """Median ms per image of the evaluation forward and of a training step per variant, at the quick-run
+    size on one thread. The variants take turns in each round, so that a busy spell of a shared CPU
+    falls on all of them alike; the first round is a warm-up."""
     x, y = torch.randn(batch, 3, size, size), (torch.rand(batch, 20) < 0.2).float()
-    forward, step = [], []
-    for _ in range(repeats + 1):  # the first of each is a warm-up
-        model.eval()
-        start = time.perf_counter()
-        with torch.no_grad():
-            forward_scores(model, x, amp="none", intermediates=True)
-        forward.append(time.perf_counter() - start)
-        model.train()
-        start = time.perf_counter()
-        train_step(model, (x, y), optimizer, amp="none", grad_clip=None)
-        step.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(forward[1:]) / batch, 1e3 * statistics.median(step[1:]) / batch
+    models, optimizers = {}, {}
+    for variant in VARIANTS:
+        torch.manual_seed(0)
+        models[variant] = build_model(variant, 20, "tiny", embed_dim=64)
+        optimizers[variant] = torch.optim.Adam(models[variant].parameters(), lr=3e-3)
+    times: dict[str, tuple[list, list]] = {v: ([], []) for v in VARIANTS}
+    for _ in range(repeats + 1):
+        for variant, model in models.items():
+            model.eval()
+            start = time.perf_counter()
+            with torch.no_grad():
+                forward_scores(model, x, amp="none", intermediates=True)
+            middle = time.perf_counter()
+            model.train()
+            train_step(model, (x, y), optimizers[variant], amp="none", grad_clip=None)
+            times[variant][0].append(middle - start)
+            times[variant][1].append(time.perf_counter() - middle)
+    return {
+        v: (1e3 * statistics.median(f[1:]) / batch, 1e3 * statistics.median(t[1:]) / batch)
+        for v, (f, t) in times.items()
+    }
 
 
 def quick_runs(seeds: list[int]) -> None:
@@ -129,18 +138,22 @@ def quick_runs(seeds: list[int]) -> None:
     results: dict[str, list[tuple[float, float]]] = {}
     for seed in seeds:
         for variant in ("db_dgcn", "q2l", "ml_decoder"):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             run = quick_train(variant, seed=seed, **settings)
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             val_map = run.history[-1]["val_mAP"]
-            results.setdefault(variant, []).append((seconds, val_map))
-            print(f"  {variant:<12} seed {seed}: {seconds:6.1f} s  val mAP {val_map:5.1f}", flush=True)
+            results.setdefault(variant, []).append((cpu, val_map))
+            print(
+                f"  {variant:<12} seed {seed}: {seconds:6.1f} s wall, {cpu:6.1f} s CPU, "
+                f"val mAP {val_map:5.1f}",
+                flush=True,
+            )
     reference = [m for _, m in results["db_dgcn"]]
     for variant, rows in results.items():
         maps = [m for _, m in rows]
         differences = ", ".join(f"{m - r:+.1f}" for m, r in zip(maps, reference))
         print(
-            f"  {variant:<12} mean {statistics.mean(s for s, _ in rows):6.1f} s per run, "
+            f"  {variant:<12} mean {statistics.mean(c for c, _ in rows):6.1f} s CPU per run, "
             f"val mAP {statistics.mean(maps):5.1f}; minus db_dgcn per seed: {differences}"
         )
 
@@ -159,9 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         f"\nCPU ms per image, tiny backbone, 20 classes, D = 64, 96 px, batch 32, one thread "
         f"(median of {args.repeats}):"
     )
-    for variant in VARIANTS:
-        forward, step = cpu_time(variant, repeats=args.repeats)
-        print(f"  {variant:<12} forward {forward:6.2f}   training step {step:6.2f}", flush=True)
+    for variant, (forward, step) in cpu_times(repeats=args.repeats).items():
+        print(f"  {variant:<12} forward {forward:6.2f}   training step {step:6.2f}")
     if args.runs:
         quick_runs([int(s) for s in args.seeds.split(",")])
     return 0
