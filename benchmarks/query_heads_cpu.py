@@ -27,7 +27,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from dbdgcn_lib.bench import load_results
-from dbdgcn_lib.models import build_model, parameter_table
+from dbdgcn_lib.models import ABLATION_ROWS, QUERY_ROWS, build_model, parameter_table
 from dbdgcn_lib.training.estimate import coco_run_hours
 from dbdgcn_lib.training.quick import quick_train
 from dbdgcn_lib.training.steps import forward_scores, train_step
@@ -41,7 +41,7 @@ def parameters() -> None:
         width = f"D = {dim}" if dim else "D = each variant's own"
         print(f"\nparameters: {backbone}, {classes} classes, {width}")
         print(f"  {'model':<30}{'D':>6}{'head':>14}{'total':>14}")
-        for row in parameter_table(backbone, classes, dim):
+        for row in parameter_table(backbone, classes, dim, rows=ABLATION_ROWS + QUERY_ROWS):
             print(f"  {row['name']:<30}{row['D'] or '':>6}{row['head']:>14,}{row['total']:>14,}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dbdgcn_lib.models import BACKBONES, parameter_table
+from dbdgcn_lib.models import ABLATION_ROWS, BACKBONES, QUERY_ROWS, parameter_table
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
 
 
 def run_params(args: argparse.Namespace) -> int:
-    rows = parameter_table(args.backbone, args.num_classes, args.embed_dim)
+    rows = parameter_table(args.backbone, args.num_classes, args.embed_dim, rows=ABLATION_ROWS + QUERY_ROWS)
     width = f"D = {args.embed_dim}" if args.embed_dim else "D = each variant's own"
     print(f"parameters: backbone {args.backbone}, {args.num_classes} classes, {width}")
     print(f"{'model':<32}{'D':>6}{'total':>14}{'backbone':>14}{'head':>14}{'vs variant':>14}")

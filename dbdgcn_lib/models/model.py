@@ -426,7 +426,7 @@ def parameter_groups(model: MultiLabelGCN, lr_backbone: float, lr_head: float, w
     ]
 
 
-#: The rows of ``parameter_table``: every variant, and db_dgcn and q2l with one switch changed.
+#: The default rows of ``parameter_table``: the three variants and db_dgcn with one switch changed.
 ABLATION_ROWS = (
     ("resnet", {}),
     ("add_gcn", {}),
@@ -434,6 +434,9 @@ ABLATION_ROWS = (
     ("db_dgcn", {"multiscale": False}),
     ("db_dgcn", {"aux_branch": False}),
     ("db_dgcn", {"static_graph": "learned"}),
+)
+#: The query heads' rows (the ``params`` command prints both): q2l with one switch changed, ml_decoder.
+QUERY_ROWS = (
     ("q2l", {}),
     ("q2l", {"self_attention": False}),
     ("q2l", {"multiscale": True}),
@@ -442,23 +445,24 @@ ABLATION_ROWS = (
 
 
 def parameter_table(
-    backbone: str = "resnet101", num_classes: int = 80, embed_dim: int | None = None
+    backbone: str = "resnet101", num_classes: int = 80, embed_dim: int | None = None, rows=ABLATION_ROWS
 ) -> list[dict]:
-    """One dict per row of ``ABLATION_ROWS``: name, D (the head's width, None for ``resnet``), total,
-    backbone and head parameters, and ``vs`` (the total minus the variant's unchanged row, for rows
-    with a switch changed). ``embed_dim``: D for every head (None: each variant's own).
+    """One dict per row of ``rows`` ((variant, switches) pairs; ``ABLATION_ROWS + QUERY_ROWS`` for every
+    head): name, D (the head's width, None for ``resnet``), total, backbone and head parameters, and
+    ``vs`` (the total minus the variant's unchanged row, for rows with a switch changed).
+    ``embed_dim``: D for every head (None: each variant's own).
 
     Models are built on the ``meta`` device: shapes without memory or initialisation, so the
     ResNet-101 rows take milliseconds.
     """
-    rows = []
-    for variant, switches in ABLATION_ROWS:
+    table = []
+    for variant, switches in rows:
         with torch.device("meta"):
             model = build_model(variant, num_classes, backbone, embed_dim=embed_dim, **switches)
         name = " ".join([variant, *(f"{k}={v}" for k, v in switches.items())])
         total = model.parameter_count()
-        base = next((r["total"] for r in rows if r["name"] == variant), None)
-        rows.append(
+        base = next((r["total"] for r in table if r["name"] == variant), None)
+        table.append(
             {
                 "name": name,
                 "D": None if variant == "resnet" else model.config.embed_dim,
@@ -468,4 +472,4 @@ def parameter_table(
                 "vs": total - base if switches and base is not None else None,
             }
         )
-    return rows
+    return table
