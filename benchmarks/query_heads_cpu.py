@@ -2,6 +2,7 @@
 
     python benchmarks/query_heads_cpu.py                      # parameters, FLOPs, CPU ms per image
     python benchmarks/query_heads_cpu.py --runs --seeds 0,1   # + quick_train runs at notebook 09's size
+    python benchmarks/query_heads_cpu.py --only-runs --seeds 0 --lr 1e-3 --variants q2l,ml_decoder
 
 1. Parameter counts at the quick-run size (tiny backbone, 20 classes, D = 64) and at the papers'
    (ResNet-101, 80 classes, each variant's own width).
@@ -11,9 +12,10 @@
    The same rule applied to db_dgcn is printed beside db_dgcn's measured rates as a check of it.
 3. CPU milliseconds per image at the quick-run size (96 px, batch 32, one thread, as ``quick_train``):
    the evaluation forward and a training step (Adam, BCE), median of ``--repeats``.
-4. With ``--runs``: ``quick_train`` of db_dgcn, q2l and ml_decoder per seed at notebook 09's full
-   settings (96 px, 12 epochs, D = 64, every training image): wall and CPU seconds per run (on one
-   thread the CPU time is what the run costs on a quiet core) and the val mAP.
+4. With ``--runs``: ``quick_train`` of ``--variants`` per seed at notebook 09's full settings (96 px,
+   12 epochs, D = 64, every training image; Adam at ``--lr``, quick_train's 3e-3 by default): wall
+   and CPU seconds per run (on one thread the CPU time is what the run costs on a quiet core) and
+   the val mAP, against db_dgcn's when it is among the variants.
 """
 
 from __future__ import annotations
@@ -132,12 +134,12 @@ def cpu_times(*, repeats: int, batch: int = 32, size: int = 96) -> dict[str, tup
     }
 
 
-def quick_runs(seeds: list[int]) -> None:
-    settings = dict(image_size=96, epochs=12, embed_dim=64)
+def quick_runs(seeds: list[int], variants: list[str], lr: float) -> None:
+    settings = dict(image_size=96, epochs=12, embed_dim=64, lr=lr)
     print(f"\nquick_train at notebook 09's full settings {settings}, one thread, seeds {seeds}:")
     results: dict[str, list[tuple[float, float]]] = {}
     for seed in seeds:
-        for variant in ("db_dgcn", "q2l", "ml_decoder"):
+        for variant in variants:
             start, cpu_start = time.perf_counter(), time.process_time()
             run = quick_train(variant, seed=seed, **settings)
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
@@ -148,14 +150,14 @@ def quick_runs(seeds: list[int]) -> None:
                 f"val mAP {val_map:5.1f}",
                 flush=True,
             )
-    reference = [m for _, m in results["db_dgcn"]]
+    reference = [m for _, m in results.get("db_dgcn", [])]
     for variant, rows in results.items():
         maps = [m for _, m in rows]
-        differences = ", ".join(f"{m - r:+.1f}" for m, r in zip(maps, reference))
-        print(
-            f"  {variant:<12} mean {statistics.mean(c for c, _ in rows):6.1f} s CPU per run, "
-            f"val mAP {statistics.mean(maps):5.1f}; minus db_dgcn per seed: {differences}"
-        )
+        cpu = statistics.mean(c for c, _ in rows)
+        line = f"  {variant:<12} mean {cpu:6.1f} s CPU per run, val mAP {statistics.mean(maps):5.1f}"
+        if reference:
+            line += "; minus db_dgcn per seed: " + ", ".join(f"{m - r:+.1f}" for m, r in zip(maps, reference))
+        print(line)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,9 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed repetitions per CPU measurement")
     parser.add_argument("--runs", action="store_true", help="also the quick_train runs (minutes)")
     parser.add_argument("--seeds", default="0,1", help="seeds of the quick runs")
+    parser.add_argument("--variants", default="db_dgcn,q2l,ml_decoder", help="variants of the quick runs")
+    parser.add_argument("--lr", type=float, default=3e-3, help="Adam's rate in the quick runs")
+    parser.add_argument("--only-runs", action="store_true", help="the quick runs alone (skip parts 1-3)")
     parser.add_argument("--rates", type=Path, default=RATES, help="a bench results file with GPU rates")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.only_runs:
+        quick_runs([int(s) for s in args.seeds.split(",")], args.variants.split(","), args.lr)
+        return 0
     parameters()
     flops_and_estimates(args.rates)
     print(
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     for variant, (forward, step) in cpu_times(repeats=args.repeats).items():
         print(f"  {variant:<12} forward {forward:6.2f}   training step {step:6.2f}")
     if args.runs:
-        quick_runs([int(s) for s in args.seeds.split(",")])
+        quick_runs([int(s) for s in args.seeds.split(",")], args.variants.split(","), args.lr)
     return 0
 
 
