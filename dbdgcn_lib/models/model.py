@@ -369,8 +369,8 @@ def build_model(
         raise TypeError("embed_dim given twice")
     foreign = sorted(set(switches) - set(VARIANT_SWITCHES[variant]))
     if foreign:
-        head = "graph or query head" if variant == "resnet" else "graph head"
-        head = "query head" if variant in GRAPH_VARIANTS else head
+        lacks = "query head" if variant in GRAPH_VARIANTS else "graph head"
+        head = "graph or query head" if variant == "resnet" else lacks
         raise ValueError(
             f"the {variant} variant has no {head}; switches {foreign} do not apply "
             f"(its switches: {', '.join(VARIANT_SWITCHES[variant]) or 'none'})"
