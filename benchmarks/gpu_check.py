@@ -532,6 +532,10 @@ class GpuCheck:
             for v in ("add_gcn", "db_dgcn", "resnet")
             for mode in ("released", "fast")
             for phase in both
+        ] + [
+            Case(v, phase, "fast", s.small_batch, compile=False)
+            for v in ("q2l", "ml_decoder")
+            for phase in both
         ]
         fast = [
             Case("db_dgcn", phase, "fast", batch[phase], pipeline, compile=s.compile)
@@ -541,7 +545,7 @@ class GpuCheck:
         resnet = [Case("resnet", phase, "fast", batch[phase], compile=s.compile) for phase in both]
         return [
             Step(
-                f"bench: batch {s.small_batch}, released and fast eager",
+                f"bench: batch {s.small_batch}, released and fast eager (query heads: fast)",
                 self.least(60),
                 lambda: self.bench_cases(small, f"batch{s.small_batch}"),
                 {},

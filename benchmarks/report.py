@@ -176,7 +176,7 @@ def format_table(records: Iterable[dict], env: dict | None = None) -> str:
     rows = add_head_share([dict(r) for r in records])
     env = env or ({"device_name": rows[0].get("device"), **rows[0]} if rows else {})
     head = (
-        f"{'source':<8}{'variant':<9}{'phase':<6}{'mode':<12}{'input':<12}{'batch':>6}{'comp':>5}"
+        f"{'source':<8}{'variant':<11}{'phase':<6}{'mode':<12}{'input':<12}{'batch':>6}{'comp':>5}"
         f"{'img/s':>9}{'step ms':>9}{'peak GB':>9}{'head':>7}{'loader/s':>10}{'warmup s':>10}  status"
     )
     lines = [
@@ -189,7 +189,7 @@ def format_table(records: Iterable[dict], env: dict | None = None) -> str:
         status = str(r.get("status", "?")) + (f" [{r['label']}]" if r.get("label") else "")
         status += f" ({r['run']})" if r.get("run") else ""
         lines.append(
-            f"{r.get('source', 'bench'):<8}{r.get('variant', '-'):<9}{r.get('phase', '-'):<6}"
+            f"{r.get('source', 'bench'):<8}{r.get('variant', '-'):<11}{r.get('phase', '-'):<6}"
             f"{r.get('mode', '-'):<12}{input_name(r):<12}{_cell(r.get('batch'), 6)}"
             f"{_COMP[compiled(r)]:>5}"
             f"{_cell(r.get('img_per_s'), 9, 'rate')}{_cell(r.get('step_ms'), 9, '.1f')}"

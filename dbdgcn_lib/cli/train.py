@@ -46,6 +46,7 @@ from dbdgcn_lib.training.config import (
     parse_assignments,
     parse_value,
 )
+from dbdgcn_lib.training.steps import val_map_key
 from dbdgcn_lib.training.trainer import load_resume_checkpoint, resume_path
 from dbdgcn_lib.utils import get_device, write_text_atomic
 
@@ -185,10 +186,8 @@ def run_train(args: argparse.Namespace) -> int:
         last = history[-1]
         best = max(history, key=lambda row: row["val_mAP"])
         baseline = random_baseline_map(trainer.val_set.labels, seed=config.seed)
-        print(
-            f"{config.variant} val mAP {last['val_mAP']:.2f} (s) | {last['val_mAP_r']:.2f} (s_r) | "
-            f"{last['val_mAP_m']:.2f} (s_m)  vs  random scores {baseline:.2f}"
-        )
+        maps = " | ".join(f"{last[val_map_key(n)]:.2f} ({n})" for n in trainer.model.config.score_names)
+        print(f"{config.variant} val mAP {maps}  vs  random scores {baseline:.2f}")
         print(
             f"best epoch {best['epoch']}: mAP {best['val_mAP']:.2f}; {out}/last.pt, best.pt, log.jsonl; "
             f"{time.perf_counter() - start:.1f} s"
@@ -205,8 +204,9 @@ def _register_evaluate(subparsers) -> None:
     p = subparsers.add_parser(
         "evaluate",
         help="Table 1 and Table 2 (top-3) rows of a checkpoint, per branch",
-        description="Evaluate a checkpoint: mAP, CP ... OF1 and the top-3 row, for s, s_r and s_m; on a "
-        "split with out-of-scene labels (the embedded rare split) also their recall and mAP.",
+        description="Evaluate a checkpoint: mAP, CP ... OF1 and the top-3 row, for s (and the graph heads' "
+        "s_r and s_m); on a split with out-of-scene labels (the embedded rare split) also their recall and "
+        "mAP.",
     )
     p.add_argument("--checkpoint", required=True, help="a last.pt or best.pt written by train")
     p.add_argument("--split", help="split to evaluate (default: the run's validation split)")
@@ -292,7 +292,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     rows = paper_rows(predictions.scores, predictions.targets, dataset.categories)
     images = len(predictions.targets)
     print(f"{args.checkpoint}: {ckpt['variant']}, epoch {ckpt['epoch']}, {split} ({images} images)")
-    print(format_rows(rows))
+    shown = model.config.score_names  # a one-score model's s_r and s_m are s: printed once
+    print(format_rows({name: rows[name] for name in shown}))
     result = {"checkpoint": args.checkpoint, "split": split, **rows}
     mask = out_of_scene_mask(dataset)
     if mask.any():
@@ -300,7 +301,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             name: out_of_scene_metrics(scores, predictions.targets, mask)
             for name, scores in predictions.scores.items()
         }
-        print(format_out_of_scene(scene))
+        print(format_out_of_scene({name: scene[name] for name in shown}))
         result["out_of_scene"] = scene
     if args.json:
         write_text_atomic(args.json, json.dumps(result, indent=1) + "\n")

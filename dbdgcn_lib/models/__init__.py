@@ -1,18 +1,23 @@
-"""Models: residual blocks -> ResNets -> backbone -> SAM -> graph layers -> DB-DGCN and its variants."""
+"""Models: residual blocks -> ResNets -> backbone -> SAM -> graph layers -> DB-DGCN and its variants;
+label queries (Query2Label, ML-Decoder) beside them."""
 
 from dbdgcn_lib.models.backbone import BACKBONES, Backbone
+from dbdgcn_lib.models.classifier import PerClassLinear
 from dbdgcn_lib.models.gcn import STATIC_GRAPHS, DualBranchGCN, DynamicGCN, StaticGCN, aggregate
 from dbdgcn_lib.models.model import (
     ABLATION_ROWS,
+    GRAPH_VARIANTS,
     PRESETS,
+    QUERY_ROWS,
+    QUERY_VARIANTS,
     SWITCH_RULES,
     SWITCHES,
+    VARIANT_SWITCHES,
     VARIANTS,
     GlobalMaxPoolHead,
     GraphHead,
     ModelConfig,
     MultiLabelGCN,
-    PerClassLinear,
     attach_cooccurrence_prior,
     build_model,
     check_switches,
@@ -20,6 +25,7 @@ from dbdgcn_lib.models.model import (
     parameter_table,
     uses_cooccurrence_prior,
 )
+from dbdgcn_lib.models.query_head import LabelQueryHead, QueryDecoderLayer
 from dbdgcn_lib.models.resnet import (
     BasicBlock,
     Bottleneck,
@@ -37,6 +43,10 @@ from dbdgcn_lib.models.sam import SemanticAttention, max_score
 __all__ = [
     "ABLATION_ROWS",
     "BACKBONES",
+    "GRAPH_VARIANTS",
+    "QUERY_ROWS",
+    "QUERY_VARIANTS",
+    "VARIANT_SWITCHES",
     "STATIC_GRAPHS",
     "attach_cooccurrence_prior",
     "check_switches",
@@ -53,9 +63,11 @@ __all__ = [
     "DynamicGCN",
     "GlobalMaxPoolHead",
     "GraphHead",
+    "LabelQueryHead",
     "ModelConfig",
     "MultiLabelGCN",
     "PerClassLinear",
+    "QueryDecoderLayer",
     "ResNet",
     "SemanticAttention",
     "StaticGCN",

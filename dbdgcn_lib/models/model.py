@@ -8,7 +8,12 @@ Variants (the rows of the paper's Table 1):
   branches, ``s = alpha s_r + (1 - alpha) s_m`` with alpha = 0.5.
 
 ``add_gcn`` and ``db_dgcn`` are the same graph head with different switches, so every ablation
-between them is one switch away.
+between them is one switch away. Beside them, the attention heads that came after (``query_head``):
+
+- ``q2l``: label queries with self-attention among them (Query2Label's paper: one encoder layer, two
+  decoder layers, 4 heads, D = 2048).
+- ``ml_decoder``: label queries without self-attention (ML-Decoder: one decoder layer, 8 heads,
+  D = 768).
 """
 
 from __future__ import annotations
@@ -21,14 +26,17 @@ import torch
 from torch import nn
 from torchvision.models._api import WeightsEnum
 
-from dbdgcn_lib.checks import EMBED_DIM, NUM_CLASSES, PROBABILITY, boolean, choice, text
+from dbdgcn_lib.checks import EMBED_DIM, NUM_CLASSES, PROBABILITY, boolean, choice, integer, number, text
 from dbdgcn_lib.graph import cooccurrence, static_adjacency
 from dbdgcn_lib.models.backbone import BACKBONES, Backbone
+from dbdgcn_lib.models.classifier import PerClassLinear
 from dbdgcn_lib.models.gcn import STATIC_GRAPHS, DualBranchGCN
+from dbdgcn_lib.models.query_head import LabelQueryHead
 from dbdgcn_lib.models.sam import SemanticAttention, max_score
 
-VARIANTS = ("resnet", "add_gcn", "db_dgcn")
-SWITCHES = ("multiscale", "aux_branch", "static_graph", "alpha", "embed_dim", "sam_normalize")
+GRAPH_VARIANTS = ("add_gcn", "db_dgcn")
+QUERY_VARIANTS = ("q2l", "ml_decoder")
+VARIANTS = ("resnet", *GRAPH_VARIANTS, *QUERY_VARIANTS)
 #: What each switch may be (``dbdgcn_lib.checks``): a string such as "no" is not a switch's false.
 SWITCH_RULES = {
     "multiscale": boolean(),
@@ -37,16 +45,13 @@ SWITCH_RULES = {
     "alpha": PROBABILITY,
     "embed_dim": EMBED_DIM,
     "sam_normalize": boolean(),
+    "self_attention": boolean(),
+    "num_layers": integer(1, 64),
+    "num_heads": integer(1, 256),
+    "feedforward_ratio": number(0, 64, open_low=True),
+    "encoder_layers": integer(0, 64),
 }
 
-
-def check_switches(switches: dict, prefix: str = "") -> None:
-    """Each switch by name and value (``SWITCH_RULES``); ``prefix`` is put before names in messages."""
-    unknown = sorted(set(switches) - set(SWITCHES))
-    if unknown:
-        raise ValueError(f"unknown switch(es) {', '.join(unknown)}: known switches are {', '.join(SWITCHES)}")
-    for name, value in switches.items():
-        SWITCH_RULES[name].check(prefix + name, value)
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,13 @@ class ModelConfig:
       parameters.
     - ``embed_dim``: D, the channels of V and of the graph layers.
 
+    Switches of the query head (``q2l``, ``ml_decoder``; counts in ``LabelQueryHead``): ``embed_dim``
+    (its width D), ``multiscale`` (layer3 tokens too), ``self_attention`` (among the queries),
+    ``num_layers`` (decoder layers), ``num_heads`` (must divide D), ``feedforward_ratio`` (the
+    feed-forward width is ``round(ratio * D)``), ``encoder_layers`` (over the tokens, 0: none).
+
     ``pretrained``: None (random init) or a torchvision weights name such as ``"IMAGENET1K_V1"``.
-    For ``resnet`` the graph fields are unused.
+    For ``resnet`` the head fields are unused; each head ignores the other's fields.
     """
 
     variant: str = "db_dgcn"
@@ -79,6 +89,11 @@ class ModelConfig:
     alpha: float = 0.5
     embed_dim: int = 1024
     sam_normalize: bool = True
+    self_attention: bool = True
+    num_layers: int = 2
+    num_heads: int = 4
+    feedforward_ratio: float = 4.0
+    encoder_layers: int = 0
 
     def __post_init__(self):
         choice(VARIANTS).check("variant", self.variant)
@@ -88,13 +103,28 @@ class ModelConfig:
             "pretrained", self.pretrained
         )
         rules = dict(SWITCH_RULES)
-        if self.variant == "resnet":  # no graph head: no graph to name
+        if self.variant not in GRAPH_VARIANTS:  # no graph head: no graph to name
             rules["static_graph"] = rules["static_graph"].or_none()
         for name, rule in rules.items():
             rule.check(name, getattr(self, name))
+        if self.variant in QUERY_VARIANTS and self.embed_dim % self.num_heads:
+            raise ValueError(
+                f"bad num_heads {self.num_heads}: it must divide embed_dim ({self.embed_dim})"
+            )
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @property
+    def feedforward_dim(self) -> int:
+        """The query head's feed-forward width, ``round(feedforward_ratio * embed_dim)``."""
+        return round(self.feedforward_ratio * self.embed_dim)
+
+    @property
+    def score_names(self) -> tuple[str, ...]:
+        """The scores that differ: ``("s", "s_r", "s_m")`` for the graph heads, ``("s",)`` for the
+        one-score heads (``resnet``, the query heads), whose ``s_r`` and ``s_m`` are copies of s."""
+        return ("s", "s_r", "s_m") if self.variant in GRAPH_VARIANTS else ("s",)
 
 
 PRESETS: dict[str, ModelConfig] = {
@@ -105,26 +135,39 @@ PRESETS: dict[str, ModelConfig] = {
         variant="add_gcn", multiscale=False, aux_branch=False, static_graph="learned", sam_normalize=False
     ),
     "db_dgcn": ModelConfig(variant="db_dgcn"),
-}
-
-
-class PerClassLinear(nn.Module):
-    """One binary classifier per class on its own node: ``s_r[c] = w_c . Z[:, c] + b_c``.
-
-    Z (B, D, C) -> (B, C). ADD-GCN computes all C x C products with ``Conv1d(D, C)`` and keeps the
-    diagonal; this computes the diagonal only (same ``C*D + C`` parameters).
-    """
-
-    def __init__(self, dim: int, num_classes: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(num_classes, dim))
-        self.bias = nn.Parameter(torch.empty(num_classes))
-        bound = dim**-0.5  # nn.Conv1d / nn.Linear's default range
-        nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("bdc,cd->bc", z, self.weight) + self.bias
+    # Query2Label's ResNet-101 setting (its README's command): D = 2048, FFN 8192, 4 heads, one
+    # encoder and two decoder layers; self-attention among the queries as its paper describes.
+    "q2l": ModelConfig(
+        variant="q2l", multiscale=False, aux_branch=False, static_graph=None, sam_normalize=False,
+        embed_dim=2048, num_heads=4, num_layers=2, feedforward_ratio=4.0, encoder_layers=1,
+    ),
+    # ML-Decoder's code: D = 768, 8 heads, one decoder layer without self-attention, FFN 2048.
+    "ml_decoder": ModelConfig(
+        variant="ml_decoder", multiscale=False, aux_branch=False, static_graph=None, sam_normalize=False,
+        embed_dim=768, num_heads=8, num_layers=1, feedforward_ratio=2048 / 768, encoder_layers=0,
+        self_attention=False,
+    ),
+}  # fmt: skip
+GRAPH_SWITCHES = ("multiscale", "aux_branch", "static_graph", "alpha", "embed_dim", "sam_normalize")
+QUERY_SWITCHES = (
+    "multiscale", "embed_dim", "self_attention", "num_layers", "num_heads", "feedforward_ratio",
+    "encoder_layers",
+)  # fmt: skip
+SWITCHES = tuple(dict.fromkeys(GRAPH_SWITCHES + QUERY_SWITCHES))
+#: The switches each variant takes (``resnet`` has none).
+VARIANT_SWITCHES = (
+    {"resnet": ()}
+    | dict.fromkeys(GRAPH_VARIANTS, GRAPH_SWITCHES)
+    | dict.fromkeys(QUERY_VARIANTS, QUERY_SWITCHES)
+)
+def check_switches(switches: dict, prefix: str = "") -> None:
+    """Each switch by name and value (``SWITCH_RULES``); ``prefix`` is put before names in messages.
+    Which variant takes which switch is ``build_model``'s check (``VARIANT_SWITCHES``)."""
+    unknown = sorted(set(switches) - set(SWITCHES))
+    if unknown:
+        raise ValueError(f"unknown switch(es) {', '.join(unknown)}: known switches are {', '.join(SWITCHES)}")
+    for name, value in switches.items():
+        SWITCH_RULES[name].check(prefix + name, value)
 
 
 class GlobalMaxPoolHead(nn.Module):
@@ -202,10 +245,22 @@ class MultiLabelGCN(nn.Module):
         super().__init__()
         self.config = config
         self.backbone = Backbone.from_name(config.backbone, weights=config.pretrained)
+        if config.variant not in GRAPH_VARIANTS and adjacency is not None:
+            raise ValueError(f"the {config.variant} variant has no graph; adjacency must be None")
         if config.variant == "resnet":
-            if adjacency is not None:
-                raise ValueError("the resnet variant has no graph; adjacency must be None")
             self.head = GlobalMaxPoolHead(self.backbone.channels[1], config.num_classes)
+        elif config.variant in QUERY_VARIANTS:
+            self.head = LabelQueryHead(
+                self.backbone.channels,
+                config.num_classes,
+                config.embed_dim,
+                num_layers=config.num_layers,
+                num_heads=config.num_heads,
+                feedforward_dim=config.feedforward_dim,
+                encoder_layers=config.encoder_layers,
+                self_attention=config.self_attention,
+                multiscale=config.multiscale,
+            )
         else:
             self.head = GraphHead(config, self.backbone.channels, adjacency)
 
@@ -226,6 +281,9 @@ class MultiLabelGCN(nn.Module):
         - ``dynamic_adjacency`` (B, C, C): A_d of the main branch, row i = what node i aggregates
           (None for ``resnet``); ``dynamic_adjacency_aux``: the auxiliary branch's, or None;
         - ``category_features`` (B, D, C): V, fused over scales (None for ``resnet``).
+
+        The query heads return their own intermediates instead (``LabelQueryHead.forward``):
+        cross-attention maps, the queries' self-attention and the decoded queries.
         """
         x3, x4 = self.forward_features(x)
         return self.forward_head(x3, x4, return_intermediates)
@@ -234,7 +292,7 @@ class MultiLabelGCN(nn.Module):
     def set_static_adjacency(self, adjacency) -> None:
         """Replace the co-occurrence prior (C, C): ``static_adjacency(*cooccurrence(train_labels))``."""
         if not isinstance(self.head, GraphHead):
-            raise ValueError("the resnet variant has no graph")
+            raise ValueError(f"the {self.config.variant} variant has no graph")
         self.head.gcn.static.set_adjacency(adjacency)
 
     def parameter_count(self, part: str = "all") -> int:
@@ -251,6 +309,15 @@ class MultiLabelGCN(nn.Module):
         parts = [f"{c.variant}: {c.backbone} ({init})"]
         if c.variant == "resnet":
             parts.append("GMP + linear")
+        elif c.variant in QUERY_VARIANTS:
+            scales = "layer3+layer4" if c.multiscale else "layer4"
+            encoder = f"encoder layers {c.encoder_layers}, " if c.encoder_layers else ""
+            attention = "on" if c.self_attention else "off"
+            parts += [
+                f"{c.num_classes} label queries on {scales} tokens, D={c.embed_dim}",
+                f"{encoder}decoder layers {c.num_layers}, query self-attention {attention}, "
+                f"{c.num_heads} heads, FFN {c.feedforward_dim}",
+            ]
         else:
             prior = ""
             if c.static_graph == "cooccurrence":
@@ -306,8 +373,8 @@ def build_model(
     and ADD-GCN used), or a torchvision weights name / enum (``"DEFAULT"`` = ``IMAGENET1K_V2``).
     Offline without the file raises ``WeightsUnavailableError``. ``adjacency``: the (C, C) static
     prior for ``static_graph="cooccurrence"`` (or set it later with ``set_static_adjacency``).
-    ``embed_dim``: D, the graph head's width; the ``resnet`` variant has no graph head and ignores it
-    (every other switch is an error there).
+    ``embed_dim``: D, the head's width; the ``resnet`` variant has no such head and ignores it. A
+    switch the variant does not have is an error (``VARIANT_SWITCHES``).
 
     >>> build_model("db_dgcn", 20, "tiny", aux_branch=False).config.aux_branch
     False
@@ -321,8 +388,14 @@ def build_model(
         embed_dim = switches.pop("embed_dim", None)
     elif "embed_dim" in switches:
         raise TypeError("embed_dim given twice")
-    if variant == "resnet" and switches:
-        raise ValueError(f"the resnet variant has no graph head; switches {sorted(switches)} do not apply")
+    foreign = sorted(set(switches) - set(VARIANT_SWITCHES[variant]))
+    if foreign:
+        lacks = "query head" if variant in GRAPH_VARIANTS else "graph head"
+        head = "graph or query head" if variant == "resnet" else lacks
+        raise ValueError(
+            f"the {variant} variant has no {head}; switches {foreign} do not apply "
+            f"(its switches: {', '.join(VARIANT_SWITCHES[variant]) or 'none'})"
+        )
     if variant != "resnet" and embed_dim is not None:
         switches["embed_dim"] = embed_dim
     config = dataclasses.replace(
@@ -337,7 +410,7 @@ def build_model(
 
 def uses_cooccurrence_prior(model: MultiLabelGCN) -> bool:
     """True when the model's static graph is the label co-occurrence prior (set from training labels)."""
-    return model.config.variant != "resnet" and model.config.static_graph == "cooccurrence"
+    return model.config.variant in GRAPH_VARIANTS and model.config.static_graph == "cooccurrence"
 
 
 def attach_cooccurrence_prior(
@@ -374,7 +447,7 @@ def parameter_groups(model: MultiLabelGCN, lr_backbone: float, lr_head: float, w
     ]
 
 
-#: The rows of ``parameter_table``: the three variants and db_dgcn with one switch changed.
+#: The default rows of ``parameter_table``: the three variants and db_dgcn with one switch changed.
 ABLATION_ROWS = (
     ("resnet", {}),
     ("add_gcn", {}),
@@ -383,25 +456,41 @@ ABLATION_ROWS = (
     ("db_dgcn", {"aux_branch": False}),
     ("db_dgcn", {"static_graph": "learned"}),
 )
+#: The query heads' rows (the ``params`` command prints both): q2l with one switch changed, ml_decoder.
+QUERY_ROWS = (
+    ("q2l", {}),
+    ("q2l", {"self_attention": False}),
+    ("q2l", {"multiscale": True}),
+    ("ml_decoder", {}),
+)
 
 
-def parameter_table(backbone: str = "resnet101", num_classes: int = 80, embed_dim: int = 1024) -> list[dict]:
-    """One dict per row of ``ABLATION_ROWS``: name, total, backbone, head parameters.
+def parameter_table(
+    backbone: str = "resnet101", num_classes: int = 80, embed_dim: int | None = None, rows=ABLATION_ROWS
+) -> list[dict]:
+    """One dict per row of ``rows`` ((variant, switches) pairs; ``ABLATION_ROWS + QUERY_ROWS`` for every
+    head): name, D (the head's width, None for ``resnet``), total, backbone and head parameters, and
+    ``vs`` (the total minus the variant's unchanged row, for rows with a switch changed).
+    ``embed_dim``: D for every head (None: each variant's own).
 
     Models are built on the ``meta`` device: shapes without memory or initialisation, so the
     ResNet-101 rows take milliseconds.
     """
-    rows = []
-    for variant, switches in ABLATION_ROWS:
+    table = []
+    for variant, switches in rows:
         with torch.device("meta"):
             model = build_model(variant, num_classes, backbone, embed_dim=embed_dim, **switches)
         name = " ".join([variant, *(f"{k}={v}" for k, v in switches.items())])
-        rows.append(
+        total = model.parameter_count()
+        base = next((r["total"] for r in table if r["name"] == variant), None)
+        table.append(
             {
                 "name": name,
-                "total": model.parameter_count(),
+                "D": None if variant == "resnet" else model.config.embed_dim,
+                "total": total,
                 "backbone": model.parameter_count("backbone"),
                 "head": model.parameter_count("head"),
+                "vs": total - base if switches and base is not None else None,
             }
         )
-    return rows
+    return table

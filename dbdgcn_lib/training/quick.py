@@ -123,8 +123,8 @@ def split_tensors(
 class QuickRun:
     """What ``quick_train`` returns: the trained ``model`` (in eval mode), its ``class_names``, the
     training label statistics ``nums`` / ``counts``, the static prior ``adjacency`` it was given
-    (None for ``resnet`` and the learned graph), and ``history`` (one dict per epoch: ``epoch``,
-    ``loss`` (training), ``val_loss``, ``val_mAP``)."""
+    (None for ``resnet``, the learned graph and the query heads), and ``history`` (one dict per
+    epoch: ``epoch``, ``loss`` (training), ``val_loss``, ``val_mAP``)."""
 
     model: MultiLabelGCN
     class_names: list[str]
@@ -145,7 +145,8 @@ class QuickRun:
     def predict(self, images, batch_size: int = 128) -> dict[str, torch.Tensor]:
         """The model's outputs with intermediates for a split name or an (N, 3, S, S) tensor,
         concatenated over batches: ``logits``, ``s_r``, ``s_m``, ``activation_maps``,
-        ``dynamic_adjacency``, ``category_features`` (entries the variant lacks are None). A split's
+        ``dynamic_adjacency``, ``category_features`` (entries the variant lacks are None; the query
+        heads add their attention maps, ``LabelQueryHead.forward``). A split's
         outputs are computed once and kept (``outputs``)."""
         if isinstance(images, str) and images in self.outputs:
             return self.outputs[images]

@@ -35,6 +35,11 @@ from dbdgcn_lib.utils import synced_time
 BRANCHES = {"logits": "s", "s_r": "s_r", "s_m": "s_m"}
 
 
+def val_map_key(score: str) -> str:
+    """The training log's key for a score's validation mAP: ``s`` -> ``val_mAP``, ``s_r`` -> ``val_mAP_r``."""
+    return "val_mAP" if score == "s" else f"val_mAP{score[1:]}"
+
+
 def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     """``"auto"``: bf16 on CUDA, None (float32) elsewhere; ``"bf16"``, ``"fp16"``, ``"none"`` as named."""
     if amp == "auto":

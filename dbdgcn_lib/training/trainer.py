@@ -1,6 +1,6 @@
 """The training loop, in plain PyTorch, from a laptop CPU to several GPUs.
 
-One epoch: SGD with momentum over two parameter groups (backbone and head learning rates),
+One epoch: SGD with momentum (or AdamW) over two parameter groups (backbone and head learning rates),
 ``steps.train_step`` (BCE on the final score s, optionally also on s_r and s_m; gradient clipping),
 bf16 autocast on CUDA (float32 on the CPU), channels_last, learning rates set per step
 (``steps.LRSchedule``: an optional warm-up, then x gamma after each milestone epoch). Then an
@@ -61,14 +61,15 @@ from dbdgcn_lib.training.steps import (
     predict_loader,
     resolve_amp,
     train_step,
+    val_map_key,
 )
 from dbdgcn_lib.utils import get_device, seed_everything, synced_time
 
 #: Settings a resumed run may not change: they define the recipe the restored state belongs to.
 RESUME_FIXED = tuple(
     "dataset train_split image_size resize crop variant backbone pretrained switches tau p convention "
-    "batch_size momentum weight_decay milestones gamma warmup_epochs grad_clip branch_loss_weight amp "
-    "seed".split()
+    "optimizer batch_size momentum weight_decay milestones gamma warmup_epochs grad_clip branch_loss_weight "
+    "amp seed".split()
 )
 #: Settings a resumed run may change besides ``epochs`` (how long to train); each change is printed and
 #: recorded in the next log row. The learning rates are here so that a run stopped by a non-finite
@@ -199,9 +200,12 @@ class Trainer:
         self.model.to(device, memory_format=memory_format)
 
         groups = parameter_groups(self.model, config.lr_backbone, config.lr_head, config.weight_decay)
-        self.optimizer, _ = make_sgd(
-            groups, lr=config.lr_head, momentum=config.momentum, fused=device.type == "cuda"
-        )
+        if config.optimizer == "adamw":  # each group's weight decay, decoupled
+            self.optimizer = torch.optim.AdamW(groups, lr=config.lr_head)
+        else:
+            self.optimizer, _ = make_sgd(
+                groups, lr=config.lr_head, momentum=config.momentum, fused=device.type == "cuda"
+            )
         self.scaler = torch.amp.GradScaler(
             device.type, enabled=resolve_amp(config.amp, device) == torch.float16
         )
@@ -493,7 +497,7 @@ class Trainer:
             row.update(self.train_epoch(epoch))
             predictions = self._predict()
             metrics = branch_metrics(predictions, class_names=self.class_names)
-            row.update({f"val_mAP{'' if n == 's' else n[1:]}": m["mAP"] for n, m in metrics.items()})
+            row.update({val_map_key(n): m["mAP"] for n, m in metrics.items()})
             row.update(val_CF1=metrics["s"]["CF1"], val_OF1=metrics["s"]["OF1"], val_loss=predictions.loss)
             if cfg.skip_corrupt:
                 row["val_left_out"] = predictions.left_out  # unreadable: not in the metrics
@@ -508,10 +512,10 @@ class Trainer:
                 self.folder.save(self.state(), is_best=is_best)
                 self.folder.write_log(self.history)
             self.saved_path, self.saved_config = (self.out / "last.pt" if self.out else None), cfg
+            maps = " ".join(f"{n} {row[val_map_key(n)]:.2f}" for n in self.model.config.score_names)
             self._echo(
                 f"epoch {epoch + 1}/{cfg.epochs}  loss {row['train_loss']:.4f} (val {row['val_loss']:.4f})  "
-                f"val mAP s {row['val_mAP']:.2f} s_r {row['val_mAP_r']:.2f} s_m {row['val_mAP_m']:.2f}  "
-                f"{row['steady_img_per_s']:.0f} img/s  {row['time_s']:.1f} s"
+                f"val mAP {maps}  {row['steady_img_per_s']:.0f} img/s  {row['time_s']:.1f} s"
                 + (f"  skipped {row['skipped_images']} unreadable images" if "skipped_images" in row else "")
                 + (
                     f"; left {row['val_left_out']} unreadable validation images out of the metrics"
