@@ -337,7 +337,7 @@ def test_bad_switches_are_refused_with_the_variants_own():
         build_model("q2l", **tiny, aux_branch=False)
     with pytest.raises(ValueError, match=r"resnet variant"):
         build_model("resnet", **tiny, self_attention=False)
-    with pytest.raises(ValueError, match=r"num_heads \(5\) must divide embed_dim \(32\)"):
+    with pytest.raises(ValueError, match=r"bad num_heads 5: it must divide embed_dim \(32\)"):
         build_model("q2l", **tiny, embed_dim=32, num_heads=5)
     with pytest.raises(ValueError, match="num_layers"):
         ModelConfig(variant="ml_decoder", num_layers=0)
