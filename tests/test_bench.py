@@ -411,23 +411,26 @@ def test_part_speed_runs_dry(tmp_path, monkeypatch):
 def test_part_bench_runs_dry(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     records, summary = dry("bench", tmp_path / "out")
-    assert {r["status"] for r in records} == {"ok"} and len(records) == 12 + 6 + 2
-    small = records[:12]
+    assert {r["status"] for r in records} == {"ok"} and len(records) == 12 + 4 + 6 + 2
+    small, query = records[:12], records[12:16]
     variants, modes, phases = ("add_gcn", "db_dgcn", "resnet"), ("released", "fast"), ("train", "eval")
+    assert {(r["variant"], r["mode"], r["phase"], r["batch"], r["compile"]) for r in query} == {
+        (v, "fast", p, 2, False) for v in ("q2l", "ml_decoder") for p in phases
+    }
     assert {(r["variant"], r["mode"], r["phase"], r["batch"], r["compile"]) for r in small} == {
         (v, m, p, 2, False) for v in variants for m in modes for p in phases
     }
-    assert [(r["phase"], r["pipeline"], r["batch"]) for r in records[12:18]] == [
+    assert [(r["phase"], r["pipeline"], r["batch"]) for r in records[16:22]] == [
         (phase, p, batch) for phase, batch in (("train", 4), ("eval", 4)) for p in (None, "uint8", "nvjpeg")
     ]
-    assert [r["variant"] for r in records[18:]] == ["resnet", "resnet"]
+    assert [r["variant"] for r in records[22:]] == ["resnet", "resnet"]
     assert all(r["loader_img_per_s"] > 0 for r in records if r["pipeline"])
     # every variant's synthetic case has a resnet case at the same settings: the head's share
     head = [
         r for r in report.add_head_share(records) if r["variant"] != "resnet" and r["input"] == "synthetic"
     ]
     assert (
-        len(head) == 10 and all("head_share" in r for r in head) and "bench: resnet fast compiled" in summary
+        len(head) == 14 and all("head_share" in r for r in head) and "bench: resnet fast compiled" in summary
     )
 
 
