@@ -53,7 +53,6 @@ SWITCH_RULES = {
 }
 
 
-
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything that defines a model's architecture (stored in checkpoints).
@@ -108,9 +107,7 @@ class ModelConfig:
         for name, rule in rules.items():
             rule.check(name, getattr(self, name))
         if self.variant in QUERY_VARIANTS and self.embed_dim % self.num_heads:
-            raise ValueError(
-                f"bad num_heads {self.num_heads}: it must divide embed_dim ({self.embed_dim})"
-            )
+            raise ValueError(f"bad num_heads {self.num_heads}: it must divide embed_dim ({self.embed_dim})")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -160,6 +157,8 @@ VARIANT_SWITCHES = (
     | dict.fromkeys(GRAPH_VARIANTS, GRAPH_SWITCHES)
     | dict.fromkeys(QUERY_VARIANTS, QUERY_SWITCHES)
 )
+
+
 def check_switches(switches: dict, prefix: str = "") -> None:
     """Each switch by name and value (``SWITCH_RULES``); ``prefix`` is put before names in messages.
     Which variant takes which switch is ``build_model``'s check (``VARIANT_SWITCHES``)."""
