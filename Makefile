@@ -2,7 +2,8 @@
 #
 #   make lab        create .venv, install, generate the embedded dataset, open JupyterLab on notebooks/
 #                   (LAB_ARGS="--no-browser --port=8890" passes options to jupyter lab)
-#   make test       create .venv, install, ruff, the test suite, then every notebook through nbval
+#   make test       create .venv, install, ruff, the test suite, the tests that train tiny models once
+#                   more with another seed, then every notebook through nbval
 #                   (PYTEST_ARGS="-m 'not browser'" passes options to the test-suite run)
 #   make notebooks  execute notebooks/NN_*.ipynb in order, in place, headless, in full mode, timed
 #                   (SMOKE=1: the short version CI runs)
@@ -35,7 +36,7 @@ ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 .PHONY: help install lab test lint notebooks data clean distclean
 
 help:
-	@sed -n '1,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,15p' Makefile | sed 's/^# \{0,1\}//'
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.10 is needed, found " + sys.version.split()[0]) if sys.version_info < (3, 10) else None'
@@ -64,6 +65,7 @@ lint: $(STAMP)
 
 test: lint
 	$(RUN) $(SMOKE_ENV) python -m pytest -q --durations=10 $(PYTEST_ARGS) tests
+	$(RUN) $(SMOKE_ENV) python -m pytest -q $(PYTEST_ARGS) -m tiny_training --tiny-seed 1 tests  # no seed's luck
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
 		echo "$(RUN) $(SMOKE_ENV) python -m pytest -q --nbval-lax --nbval-current-env notebooks/"; \
 		$(RUN) $(SMOKE_ENV) python -m pytest -q --nbval-lax --nbval-current-env notebooks/; \

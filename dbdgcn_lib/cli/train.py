@@ -21,7 +21,7 @@ import torch
 
 from dbdgcn_lib.cli.errors import CommandError
 from dbdgcn_lib.data import CocoMultiLabel, ImageFiles, out_of_scene_mask
-from dbdgcn_lib.metrics import METRIC_KEYS, out_of_scene_metrics
+from dbdgcn_lib.metrics import METRIC_KEYS, chance_level, out_of_scene_metrics
 from dbdgcn_lib.training import (
     PIPELINES,
     PRESETS,
@@ -36,7 +36,6 @@ from dbdgcn_lib.training import (
     model_from_checkpoint,
     paper_rows,
     predict_loader,
-    random_baseline_map,
 )
 from dbdgcn_lib.training.config import apply_overrides, get_preset, parse_assignments, parse_value
 from dbdgcn_lib.utils import get_device, write_text_atomic
@@ -128,10 +127,10 @@ def run_train(args: argparse.Namespace) -> int:
     if trainer.dist.is_main:
         last = history[-1]
         best = max(history, key=lambda row: row["val_mAP"])
-        baseline = random_baseline_map(trainer.val_set.labels, seed=config.seed)
+        chance = chance_level(trainer.val_set.labels, draws=100, seed=config.seed)
         print(
             f"{config.variant} val mAP {last['val_mAP']:.2f} (s) | {last['val_mAP_r']:.2f} (s_r) | "
-            f"{last['val_mAP_m']:.2f} (s_m)  vs  random scores {baseline:.2f}"
+            f"{last['val_mAP_m']:.2f} (s_m)  vs  {chance}"
         )
         print(
             f"best epoch {best['epoch']}: mAP {best['val_mAP']:.2f}; {out}/last.pt, best.pt, log.jsonl; "
