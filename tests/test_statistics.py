@@ -88,8 +88,12 @@ def test_a_test_time_change_of_one_model_has_only_image_noise():
 
 
 def test_bad_designs_are_refused_in_one_line():
-    with pytest.raises(ValueError, match="one seed per arm"):
+    with pytest.raises(ValueError, match="no second seed"):
         noise_comparison(1.2, 1.7, 0.6)  # the old rule's (difference, seed_gap, paired_sd) is refused
+    with pytest.raises(ValueError, match="no second seed"):
+        noise_comparison(1.2, 1.7, spread=seed_spread([1.2], [1.7]))
+    with pytest.raises(ValueError, match="two or more finite differences"):
+        noise_comparison([1, 2], [1, 3], [0.5])
     with pytest.raises(ValueError, match="2 candidate and 3 reference"):
         noise_comparison([1, 2], [1, 2, 3], paired_seeds=True)
     with pytest.raises(ValueError, match="candidate must be"):

@@ -157,8 +157,8 @@ def noise_comparison(
         spread = seed_spread(a, b) if spread is None else spread
     if spread.dof == 0:
         raise ValueError(
-            "one seed per arm and no spread: the seed noise cannot be estimated; pass spread= (seed_spread "
-            "of models trained with two or more seeds, or NO_SEED_NOISE for a test-time change of one model)"
+            "no second seed to estimate the seed noise from: train one, or pass spread= (seed_spread of "
+            "models trained with two or more seeds, or NO_SEED_NOISE for a test-time change of one model)"
         )
     paired_sd = _paired_sd(paired)
     seeds = (a.size, b.size)
