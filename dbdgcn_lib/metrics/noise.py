@@ -23,9 +23,9 @@ normal with the variance of the models the seed spread was pooled over, the rule
 different in at most ``1 - level`` of experiments (5 %), even when the arms' levels on this evaluation
 set differ by as much as another draw of images would move them (the paired bootstrap's part). It is
 exactly 5 % when one of the two parts is absent (a t-test over seeds; a z-test over images) and less
-when both are present. Two exceptions lower it further: about 4.3 % when the spread comes from the
-reference's own second seed while the reference arm holds only its first (09 in smoke mode); seeds
-shared across models (same initial weights, same batch order) make it more cautious too.
+when both are present. It is about 4.3 % when the spread comes from the reference's own second seed
+while the reference arm holds only its first (09 in smoke mode), and more cautious when models share
+their seeds (same initial weights, same batch order: their differences vary less).
 ``tests/test_statistics.py`` measures the rate by simulation in every use the course makes;
 ``scripts/noise_rule_rates.py`` end to end, with real mAPs and a real paired bootstrap.
 """
