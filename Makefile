@@ -2,8 +2,9 @@
 #
 #   make lab        create .venv, install, generate the embedded dataset, open JupyterLab on notebooks/
 #                   (LAB_ARGS="--no-browser --port=8890" passes options to jupyter lab)
-#   make test       create .venv, install, ruff, the test suite, then the notebooks through nbval with
-#                   every exercise's solution inserted (one smoke run proves both)
+#   make test       create .venv, install, ruff, the test suite, the tests that train tiny models once
+#                   more with another seed, then the notebooks through nbval with every exercise's
+#                   solution inserted (one smoke run proves both)
 #                   (PYTEST_ARGS="-m 'not browser'" passes options to the test-suite run)
 #   make notebooks  execute notebooks/NN_*.ipynb in order, in place, headless, in full mode, timed
 #                   (SMOKE=1: the short version CI runs)
@@ -65,6 +66,7 @@ lint: $(STAMP)
 
 test: lint
 	$(RUN) $(SMOKE_ENV) python -m pytest -q --durations=10 $(PYTEST_ARGS) tests
+	$(RUN) $(SMOKE_ENV) python -m pytest -q $(PYTEST_ARGS) -m tiny_training --tiny-seed 1 tests  # no seed's luck
 	@if ls notebooks/[0-9][0-9]_*.ipynb >/dev/null 2>&1; then \
 		echo "$(RUN) python scripts/solved_notebooks.py"; \
 		$(RUN) python scripts/solved_notebooks.py || exit 1; \

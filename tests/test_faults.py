@@ -225,7 +225,7 @@ def test_a_full_disk_says_so(root, tmp_path, capsys, monkeypatch):
 )
 def test_an_unavailable_device_is_one_line(root, tmp_path, capsys, device, expected):
     err = error_of(train_args(root, tmp_path / "run", "--device", device), capsys)
-    assert expected in err and "--device" in err or "use auto, cpu" in err
+    assert expected in err and ("--device" in err or "use auto, cpu" in err), err
     assert not (tmp_path / "run").exists()
 
 

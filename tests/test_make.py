@@ -53,6 +53,14 @@ def test_fresh_checkout_creates_venv_and_installs(tmp_path):
 
 
 @needs_make
+def test_make_test_trains_the_tiny_models_again_with_another_seed(tmp_path):
+    out = dry_run(scratch_checkout(tmp_path, venv=True, stamp_newer=True), "test", "PYTEST_ARGS=-x")
+    suite, again, *notebooks = (line for line in out.splitlines() if "python -m pytest" in line)
+    assert suite.endswith("-x tests") and notebooks and all("--nbval" in line for line in notebooks)
+    assert again.split("#")[0].split()[-6:] == ["-x", "-m", "tiny_training", "--tiny-seed", "1", "tests"]
+
+
+@needs_make
 def test_installed_venv_is_not_reinstalled(tmp_path):
     out = dry_run(scratch_checkout(tmp_path, venv=True, stamp_newer=True), "test")
     assert "pip install" not in out and "-m venv" not in out

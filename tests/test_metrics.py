@@ -139,6 +139,22 @@ def test_multilabel_metrics_by_hand():
         assert m[key] == pytest.approx(100 * value, abs=1e-9), key
 
 
+def test_a_score_exactly_at_the_threshold_is_a_prediction():
+    # The rule of SPEC section 4 and ML-GCN's meter (logits >= 0): a label is predicted when its
+    # probability is >= 0.5, so 0.5 itself counts. 0.5 and 0.4999999 are exact in float32 too.
+    scores = np.array([[0.5, 0.4999999], [0.25, 0.5]], dtype=np.float32)
+    targets = np.array([[1, 0], [0, 1]])
+    # class 0: image 0 predicted (0.5) and positive; class 1: image 1 predicted (0.5) and positive,
+    # image 0 (0.4999999) not predicted: every prediction right, every positive found
+    m = multilabel_metrics(scores, targets)
+    for key in ("CP", "CR", "CF1", "OP", "OR", "OF1"):
+        assert m[key] == pytest.approx(100.0), key
+    top1 = multilabel_metrics(scores, targets, top_k=1)  # both rules at once: top-1 and >= 0.5
+    assert (top1["OP"], top1["OR"]) == (pytest.approx(100.0), pytest.approx(100.0))
+    below = multilabel_metrics(np.nextafter(scores, np.float32(0)), targets)  # just under 0.5: none
+    assert (below["OP"], below["OR"], below["CR"]) == (0.0, 0.0, 0.0)
+
+
 def test_class_never_predicted_counts_as_zero_precision():
     scores = np.array([[0.9, 0.2], [0.1, 0.3]])
     targets = np.array([[1, 0], [0, 1]])
@@ -318,7 +334,7 @@ def test_out_of_scene_kind_without_labels_is_nan():
     assert (m["in_scene_labels"], m["in_scene_classes"]) == (0, 0)
 
 
-# Bootstrap and the noise verdict.
+# The bootstrap (the noise verdict and the chance level: tests/test_statistics.py).
 
 
 def test_resample_indices_are_seeded_draws_with_replacement():
@@ -380,22 +396,13 @@ def test_paired_bootstrap_is_the_difference_on_the_same_draws():
     np.testing.assert_allclose(diff, [100 * 5 / 12, 100 * 2 / 3, 0.0], rtol=0, atol=1e-12)
 
 
-def test_noise_verdict_rule():
-    from dbdgcn_lib.metrics import VERDICTS, noise_verdict
+def test_paired_bootstrap_refuses_models_scored_on_different_images():
+    from dbdgcn_lib.metrics import paired_bootstrap, resample_indices
 
-    # noise = hypot(0.3, 0.4) = 0.5; within noise while |difference| < 1.0
-    assert noise_verdict(0.99, seed_gap=0.3, paired_sd=0.4) == "within noise"
-    assert noise_verdict(-0.99, seed_gap=0.3, paired_sd=0.4) == "within noise"
-    assert noise_verdict(1.01, seed_gap=0.3, paired_sd=0.4) == "better beyond noise"
-    assert noise_verdict(-1.01, seed_gap=0.3, paired_sd=0.4) == "worse beyond noise"
-    assert noise_verdict(0.3, seed_gap=0.0, paired_sd=0.1) == "better beyond noise"
-    # exactly at twice the noise (2 * hypot(3, 4) = 10) is beyond it
-    assert noise_verdict(10.0, seed_gap=3.0, paired_sd=4.0) == "better beyond noise"
-    assert noise_verdict(9.999, seed_gap=3.0, paired_sd=4.0) == "within noise"
-    assert noise_verdict(0.0, seed_gap=0.0, paired_sd=0.0) == "within noise"  # nothing changed
-    assert noise_verdict(1e-9, seed_gap=0.0, paired_sd=0.0) == "better beyond noise"
-    assert set(VERDICTS) == {"within noise", "better beyond noise", "worse beyond noise"}
-    with pytest.raises(ValueError, match="finite"):
-        noise_verdict(float("nan"), 0.1, 0.1)
-    with pytest.raises(ValueError, match=">= 0"):
-        noise_verdict(1.0, -0.1, 0.1)
+    rng = np.random.default_rng(0)
+    targets = (rng.random((100, 3)) < 0.3).astype(float)
+    candidate, reference = (rng.random((100, 3)), targets), (rng.random((60, 3)), targets[:60])
+    with pytest.raises(ValueError, match="candidate has 100 rows, reference 60"):
+        paired_bootstrap(
+            lambda s, t: average_precision(s, t)[0], candidate, reference, resample_indices(60, 5)
+        )

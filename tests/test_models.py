@@ -192,6 +192,57 @@ def test_static_gcn_cooccurrence_formula_and_normalised_prior():
         gcn.set_adjacency(-torch.eye(3))
 
 
+def test_static_gcn_node_i_gathers_from_the_j_with_high_p_j_given_i():
+    """The paper's direction (SPEC section 2, ML-GCN's paper): row i of the prior holds what node i
+    aggregates, the j with P(j | i) >= tau; so H_s[:, :, i] = sum_j A[i, j] V[:, :, j]. The prior must be
+    asymmetric, or the transposed aggregation (ML-GCN's code direction) would give the same numbers."""
+    # labels of tests/test_graph.py: P(1 | 0) = 1/2, P(0 | 1) = 2/3, P(0 | 2) = 1 but P(2 | 0) = 1/4,
+    # class 3 never occurs. At tau 0.4, p 0.2: node 2 gathers from node 0, node 0 not from node 2.
+    labels = np.array([[1, 1, 0, 0], [1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0]])
+    prior = static_adjacency(*cooccurrence(labels), tau=0.4, p=0.2)
+    np.testing.assert_allclose(prior, [[0.8, 0.2, 0, 0], [0.2, 0.8, 0, 0], [0.2, 0, 0.8, 0], [0, 0, 0, 1]])
+    gcn = StaticGCN(4, 3, "cooccurrence", adjacency=prior).double()
+    with torch.no_grad():  # W_s = identity, no bias: the layer's output is the aggregation itself
+        gcn.weight.weight.copy_(torch.eye(3)[:, :, None])
+        gcn.weight.bias.zero_()
+    v = torch.rand(2, 3, 4, dtype=torch.float64) + 0.1  # positive: the LeakyReLU leaves it alone
+    with torch.no_grad():
+        out = gcn(v)
+    node = [v[:, :, j] for j in range(4)]
+    torch.testing.assert_close(out[:, :, 0], 0.8 * node[0] + 0.2 * node[1])
+    torch.testing.assert_close(out[:, :, 1], 0.2 * node[0] + 0.8 * node[1])
+    torch.testing.assert_close(out[:, :, 2], 0.2 * node[0] + 0.8 * node[2])  # not node 0 <- node 2
+    torch.testing.assert_close(out[:, :, 3], node[3])
+
+
+@pytest.mark.parametrize("aux_branch", [True, False])
+def test_dual_branch_wiring_is_the_papers(aux_branch):
+    """SPEC section 2: main branch H = V + H_s (H_s the static layer on V), Z_main = D-GCN(H); auxiliary
+    branch Z_aux = D-GCN'(V), V itself (no static step); fusion Z = V + Z_main + Z_aux. Each layer
+    is checked against its own formula above; here only the wiring between them."""
+    from dbdgcn_lib.models import DualBranchGCN
+
+    torch.manual_seed(0)
+    labels = (np.random.default_rng(0).random((40, C)) < 0.4).astype(int)
+    gcn = DualBranchGCN(D, C, aux_branch=aux_branch, adjacency=static_adjacency(*cooccurrence(labels))).eval()
+    v = torch.randn(3, D, C)
+    with torch.no_grad():
+        z, adjacency, aux_adjacency = gcn(v)
+        h = v + gcn.static(v)
+        z_main, expected_adjacency = gcn.dynamic(h)
+        expected = v + z_main
+        assert torch.allclose(adjacency, expected_adjacency)
+        if aux_branch:
+            z_aux, expected_aux_adjacency = gcn.aux(v)
+            expected = expected + z_aux
+            assert torch.allclose(aux_adjacency, expected_aux_adjacency)
+            assert not torch.allclose(gcn.aux(h)[0], z_aux, atol=1e-3)  # fed H it would differ
+        else:
+            assert aux_adjacency is None
+        assert not torch.allclose(gcn.static(v), torch.zeros_like(v), atol=1e-3)  # H differs from V
+    assert torch.allclose(z, expected, atol=1e-6)
+
+
 def test_dynamic_gcn_formula_per_image():
     torch.manual_seed(0)
     layer = DynamicGCN(D, C).eval()

@@ -3,13 +3,17 @@
 import numpy as np
 import pytest
 import torch
+from tiny_runs import tiny_seed
 
 from dbdgcn_lib.data import make_synthetic
 from dbdgcn_lib.graph import cooccurrence, static_adjacency
 from dbdgcn_lib.training.quick import quick_train, quick_train_many, split_tensors
 
-# the tiny set's val split lacks two classes: metrics say so, and that is not what is tested here
-pytestmark = pytest.mark.filterwarnings("ignore:.*no positive example:RuntimeWarning")
+pytestmark = [
+    # the tiny set's val split lacks two classes: metrics say so, and that is not what is tested here
+    pytest.mark.filterwarnings("ignore:.*no positive example:RuntimeWarning"),
+    pytest.mark.tiny_training,
+]
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +22,7 @@ def tiny(tmp_path_factory):
 
 
 def _train(root, **kwargs):
-    settings = dict(root=root, image_size=64, epochs=2, batch_size=8, embed_dim=16)
+    settings = dict(root=root, image_size=64, epochs=2, batch_size=8, embed_dim=16, seed=tiny_seed())
     settings.update(kwargs)
     return quick_train("db_dgcn", **settings)
 
@@ -67,7 +71,7 @@ def test_predict_returns_intermediates_for_a_split(tiny):
 
 
 def test_variants_and_errors(tiny):
-    resnet = quick_train("resnet", root=tiny, image_size=64, epochs=1, batch_size=8)
+    resnet = quick_train("resnet", root=tiny, image_size=64, epochs=1, batch_size=8, seed=tiny_seed())
     assert resnet.adjacency is None and resnet.predict("val")["dynamic_adjacency"] is None
     learned = _train(tiny, epochs=1, static_graph="learned", aux_branch=False)
     assert learned.adjacency is None and learned.model.config.static_graph == "learned"
@@ -87,7 +91,7 @@ def test_a_cached_run_loads_instead_of_training_again(tiny, tmp_path):
     np.testing.assert_array_equal(again.adjacency, first.adjacency)
     torch.testing.assert_close(again.predict("val")["logits"], first.predict("val")["logits"], rtol=0, atol=0)
     assert len(list(tmp_path.glob("*.pt"))) == 1  # the second call trained nothing
-    _train(tiny, epochs=1, seed=1, cache=tmp_path)
+    _train(tiny, epochs=1, seed=tiny_seed() + 1, cache=tmp_path)
     assert len(list(tmp_path.glob("*.pt"))) == 2  # another setting is another run
     cached.write_bytes(cached.read_bytes()[:-10])  # damaged: trained again, never trusted
     assert _train(tiny, epochs=1, cache=tmp_path).history == first.history
@@ -96,8 +100,8 @@ def test_a_cached_run_loads_instead_of_training_again(tiny, tmp_path):
 def test_runs_in_worker_processes_equal_the_sequential_ones(tiny, capsys):
     jobs = [
         dict(variant="db_dgcn", root=tiny, image_size=64, epochs=1, batch_size=8, embed_dim=16, seed=seed)
-        for seed in (0, 1)
-    ] + [dict(variant="resnet", root=tiny, image_size=64, epochs=2, batch_size=8, seed=0)]
+        for seed in (tiny_seed(), tiny_seed() + 1)
+    ] + [dict(variant="resnet", root=tiny, image_size=64, epochs=2, batch_size=8, seed=tiny_seed())]
     parallel = quick_train_many(jobs, workers=2, predict=("rare",), progress=True)
     bar = capsys.readouterr().err.split("\r")[-1]  # the bar's last state: every epoch, every run
     assert bar.startswith("training: 100%") and "4/4 [" in bar and "3/3 runs" in bar

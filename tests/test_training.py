@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+import torch.nn.functional as F
 from tiny_runs import tiny_config
 
 from dbdgcn_lib.data import CocoMultiLabel, ImageFiles, make_synthetic
@@ -94,6 +95,7 @@ def test_presets_and_overrides():
     assert get_preset("smoke", **parsed).switches == {"embed_dim": 128, "alpha": 0.7}  # merged
 
 
+@pytest.mark.tiny_training
 def test_resume_equals_uninterrupted_training(tiny_root, first_epoch, tmp_path):
     straight = fit(tiny_config(tiny_root, epochs=2), tmp_path / "straight")
     shutil.copytree(first_epoch, tmp_path / "stopped")  # trained 1 epoch, then stopped
@@ -101,7 +103,8 @@ def test_resume_equals_uninterrupted_training(tiny_root, first_epoch, tmp_path):
     assert_same_weights(straight.model.state_dict(), resumed.model.state_dict())
     assert without_times(straight.history) == without_times(resumed.history)
     assert straight.optimizer.param_groups[0]["lr"] == resumed.optimizer.param_groups[0]["lr"]
-    # The run learned something and the files are there: one log row per epoch, best by mAP.
+    # The second epoch trained (another mean loss) and the files are there: one log row per epoch,
+    # best by mAP.
     assert straight.history[0]["train_loss"] != straight.history[1]["train_loss"]
     rows = [json.loads(line) for line in (tmp_path / "stopped" / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
@@ -109,6 +112,7 @@ def test_resume_equals_uninterrupted_training(tiny_root, first_epoch, tmp_path):
     assert best["best_mAP"] == max(r["val_mAP"] for r in rows)
 
 
+@pytest.mark.tiny_training
 def test_augmentation_does_not_depend_on_worker_count(tiny_root, first_epoch):
     in_worker = fit(tiny_config(tiny_root, workers=1))  # crops and flips drawn in another process
     in_main = load_checkpoint(first_epoch / "last.pt")["model"]  # workers=0
@@ -146,6 +150,7 @@ def test_interrupted_checkpoint_write_keeps_previous_file(tmp_path, monkeypatch)
         load_checkpoint(tmp_path / "broken.pt")
 
 
+@pytest.mark.tiny_training
 def test_nan_loss_stops_training_and_keeps_last_good_checkpoint(
     tiny_root, first_epoch, tmp_path, monkeypatch
 ):
@@ -258,6 +263,7 @@ def test_make_sgd_leaves_the_callers_groups_alone_and_states_match():
     assert plain_state["param_groups"][0]["momentum"] == 0.9 and plain_state["state"].keys() == {0}
 
 
+@pytest.mark.tiny_training
 def test_cuda_graphs_fall_back_cleanly_without_cuda(tiny_root, first_epoch, capsys):
     """On the CPU the CUDA-graph option says so in one line and trains exactly as without it."""
     trainer = Trainer(tiny_config(tiny_root, cuda_graphs=True), progress=False, verbose=True)
@@ -267,6 +273,7 @@ def test_cuda_graphs_fall_back_cleanly_without_cuda(tiny_root, first_epoch, caps
     assert_same_weights(trainer.model.state_dict(), load_checkpoint(first_epoch / "last.pt")["model"])
 
 
+@pytest.mark.tiny_training
 def test_a_timing_run_prints_its_coco_estimate(tiny_root, capsys):
     from dbdgcn_lib.training import coco_run_hours
 
@@ -294,6 +301,45 @@ def test_the_schedule_warms_up_then_drops_at_the_milestones():
     assert plain == [1.0] * 8 + [0.5] * 4  # no warm-up: the MultiStepLR rule, per step
 
 
+@pytest.mark.tiny_training
+def test_the_learning_rate_is_set_at_every_step_of_the_warm_up(tiny_root):
+    """A linear warm-up raises the rate at every optimisation step (``lr_factor``), not once per epoch:
+    in a real run the optimizer must step with base * (k + 1) / warm-up steps at step k."""
+    trainer = Trainer(tiny_config(tiny_root, warmup_epochs=3), progress=False, verbose=False)
+    stepped = []
+    trainer.optimizer.register_step_pre_hook(
+        lambda optimizer, args, kwargs: stepped.append([g["lr"] for g in optimizer.param_groups])
+    )
+    trainer.fit()
+    steps = trainer.steps_per_epoch
+    assert steps >= 3 and len(stepped) == steps  # one epoch, every step inside the warm-up
+    bases = [trainer.config.lr_backbone, trainer.config.lr_head]
+    expected = [[base * (k + 1) / (3 * steps) for base in bases] for k in range(steps)]
+    np.testing.assert_allclose(stepped, expected, rtol=1e-12)
+
+
+def test_the_loss_is_bce_on_the_fused_score_s():
+    """SPEC section 2 and the paper's loss: BCE with logits on the final score s (``logits``), averaged
+    over images and classes (= MultiLabelSoftMarginLoss); s_r and s_m only with a branch weight."""
+    from dbdgcn_lib.training import compute_loss
+
+    torch.manual_seed(0)
+    s, s_r, s_m = torch.randn(3, 4, 5).unbind(0)  # three different scores
+    targets = (torch.rand(4, 5) < 0.5).float()
+
+    def bce(logits):  # by hand: -mean(t log sigmoid(x) + (1 - t) log(1 - sigmoid(x)))
+        p = torch.sigmoid(logits.double())
+        return -(targets * p.log() + (1 - targets) * (1 - p).log()).mean()
+
+    outputs = {"logits": s, "s_r": s_r, "s_m": s_m}
+    torch.testing.assert_close(compute_loss(outputs, targets).double(), bce(s))
+    torch.testing.assert_close(compute_loss(outputs, targets), F.multilabel_soft_margin_loss(s, targets))
+    with_branches = compute_loss(outputs, targets, branch_loss_weight=0.3).double()
+    torch.testing.assert_close(with_branches, bce(s) + 0.3 * (bce(s_r) + bce(s_m)))
+    assert len({float(bce(x)) for x in (s, s_r, s_m)}) == 3  # a loss on another score would differ
+
+
+@pytest.mark.tiny_training
 def test_a_resume_continues_the_warm_up_where_it_stopped(tiny_root, first_epoch, tmp_path):
     config = tiny_config(tiny_root, warmup_epochs=1.5, epochs=2)
     straight = fit(config, tmp_path / "straight")

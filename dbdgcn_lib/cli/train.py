@@ -23,7 +23,7 @@ import torch
 from dbdgcn_lib.checks import BATCH_SIZE, PROBABILITY, WORKERS, integer
 from dbdgcn_lib.cli.errors import CommandError, checked
 from dbdgcn_lib.data import CocoMultiLabel, CorruptImageError, open_image, out_of_scene_mask, test_transform
-from dbdgcn_lib.metrics import METRIC_KEYS, out_of_scene_metrics
+from dbdgcn_lib.metrics import METRIC_KEYS, chance_level, out_of_scene_metrics
 from dbdgcn_lib.training import (
     PIPELINES,
     PRESETS,
@@ -37,7 +37,6 @@ from dbdgcn_lib.training import (
     model_from_checkpoint,
     paper_rows,
     predict_loader,
-    random_baseline_map,
 )
 from dbdgcn_lib.training.checkpoint import load_training_checkpoint, train_config_of
 from dbdgcn_lib.training.config import (
@@ -185,9 +184,9 @@ def run_train(args: argparse.Namespace) -> int:
     if trainer.dist.is_main:
         last = history[-1]
         best = max(history, key=lambda row: row["val_mAP"])
-        baseline = random_baseline_map(trainer.val_set.labels, seed=config.seed)
+        chance = chance_level(trainer.val_set.labels, draws=100, seed=config.seed)
         maps = " | ".join(f"{last[val_map_key(n)]:.2f} ({n})" for n in trainer.model.config.score_names)
-        print(f"{config.variant} val mAP {maps}  vs  random scores {baseline:.2f}")
+        print(f"{config.variant} val mAP {maps}  vs  {chance}")
         print(
             f"best epoch {best['epoch']}: mAP {best['val_mAP']:.2f}; {out}/last.pt, best.pt, log.jsonl; "
             f"{time.perf_counter() - start:.1f} s"

@@ -1,11 +1,9 @@
-"""How much of a difference between two models is noise: the bootstrap over evaluation images, and a
-verdict that combines it with the seed-to-seed gap.
+"""The bootstrap over evaluation images: how much a measure depends on the choice of images.
 
 The bootstrap draws the N evaluation images with replacement (R times, as an (R, N) index array) and
 evaluates a metric on each draw; its spread is the uncertainty due to the choice of images alone. For a
 comparison, both models use the same draws (a paired bootstrap) and the spread of the per-draw
-difference is what counts. The verdict's rule of thumb: a difference is within noise when
-``|difference| < 2 * hypot(seed_gap, paired_sd)``.
+difference is what counts; ``noise.py`` combines it with the seed-to-seed noise into a verdict.
 """
 
 from __future__ import annotations
@@ -14,9 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dbdgcn_lib.checks import SEED, integer, number
-
-VERDICTS = ("within noise", "better beyond noise", "worse beyond noise")
+from dbdgcn_lib.checks import SEED, integer
 
 
 def resample_indices(n_rows: int, resamples: int = 1000, seed: int = 0) -> np.ndarray:
@@ -47,7 +43,11 @@ def bootstrap(metric: Callable, *arrays, resamples: np.ndarray):
         raise ValueError(
             f"resamples index rows outside 0..{n_rows - 1}: draw them with resample_indices({n_rows})"
         )
-    values = [metric(*(array[index] for array in arrays)) for index in resamples]
+    return stack_values([metric(*(array[index] for array in arrays)) for index in resamples])
+
+
+def stack_values(values: list):
+    """Numbers -> (R,); arrays -> (R, ...); dicts of numbers -> a dict of (R,) arrays (float64)."""
     if isinstance(values[0], dict):
         return {key: np.array([value[key] for value in values], dtype=np.float64) for key in values[0]}
     return np.array(values, dtype=np.float64)
@@ -59,23 +59,14 @@ def paired_bootstrap(metric: Callable, candidate: tuple, reference: tuple, resam
     ``candidate`` and ``reference`` are tuples of arrays for ``metric`` (e.g. ``(probabilities, targets)``
     of two models on the same images). Returns (R,) (or a dict of (R,) arrays, as ``bootstrap``).
     """
+    n_candidate, n_reference = (len(arrays[0]) if arrays else 0 for arrays in (candidate, reference))
+    if n_candidate != n_reference:
+        raise ValueError(
+            f"paired_bootstrap scores both models on the same images: candidate has {n_candidate} rows, "
+            f"reference {n_reference}"
+        )
     a = bootstrap(metric, *candidate, resamples=resamples)
     b = bootstrap(metric, *reference, resamples=resamples)
     if isinstance(a, dict):
         return {key: a[key] - b[key] for key in a}
     return a - b
-
-
-def noise_verdict(difference: float, seed_gap: float, paired_sd: float) -> str:
-    """ "within noise" when ``|difference| < 2 * hypot(seed_gap, paired_sd)`` (or the difference is 0:
-    nothing changed), else "better beyond noise" (difference > 0) or "worse beyond noise".
-
-    difference: candidate minus reference (e.g. mAP points); seed_gap: how far two seeds of one model
-    lie apart; paired_sd: the standard deviation of the paired bootstrap's differences.
-    """
-    number().check("difference", difference)
-    number(0).check("seed_gap", seed_gap)
-    number(0).check("paired_sd", paired_sd)
-    if difference == 0 or abs(difference) < 2 * np.hypot(seed_gap, paired_sd):
-        return VERDICTS[0]
-    return VERDICTS[1] if difference > 0 else VERDICTS[2]

@@ -95,6 +95,18 @@ def average_precision(scores, targets) -> np.ndarray:
     return _average_precision(*_check(scores, targets))
 
 
+def mean_average_precision(scores, targets) -> float:
+    """mAP in percent over the classes with a positive, without a warning for the others (a resample
+    or a small split may miss a rare class); NaN when no class has one."""
+    return _mean_percent(average_precision(scores, targets))
+
+
+def _mean_percent(ap: np.ndarray) -> float:
+    """Mean of the finite per-class APs, in percent; NaN when none is finite."""
+    finite = ap[np.isfinite(ap)]
+    return 100.0 * float(finite.mean()) if finite.size else float("nan")
+
+
 def _class_major(array: np.ndarray, block: int = 256) -> np.ndarray:
     """(N, C) -> contiguous (C, N), copied a block of rows at a time (several times faster than one
     strided copy once the array outgrows the cache)."""

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from dbdgcn_lib.checks import PROBABILITY
-from dbdgcn_lib.metrics.metrics import _average_precision, _check, _require_probabilities
+from dbdgcn_lib.metrics.metrics import _average_precision, _check, _mean_percent, _require_probabilities
 
 OUT_OF_SCENE_KEYS = (
     "out_of_scene_recall",
@@ -100,9 +100,3 @@ def _as_mask(mask, shape: tuple[int, int]) -> np.ndarray:
 def _percent_of(hits: np.ndarray) -> float:
     """The share of True in ``hits`` in percent; NaN when empty."""
     return 100.0 * float(hits.mean()) if hits.size else float("nan")
-
-
-def _mean_percent(ap: np.ndarray) -> float:
-    """Mean of the finite per-class APs, in percent; NaN when none is finite."""
-    finite = ap[np.isfinite(ap)]
-    return 100.0 * float(finite.mean()) if finite.size else float("nan")
