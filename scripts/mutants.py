@@ -125,8 +125,8 @@ MUTANTS = (
         "M10",
         "top-k ORed with the threshold",
         "dbdgcn_lib/metrics/metrics.py",
-        "predicted &= _top_k_mask(scores, top_k)",
-        "predicted |= _top_k_mask(scores, top_k)",
+        "predicted &= _top_k_mask(scores, int(top_k))",
+        "predicted |= _top_k_mask(scores, int(top_k))",
         METRICS,
     ),
     Mutant(
