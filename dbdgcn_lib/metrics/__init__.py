@@ -1,5 +1,7 @@
 """Multi-label metrics: AP/mAP, CP, CR, CF1, OP, OR, OF1 and top-k, as the paper reports them; the
-out-of-scene labels' recall and mAP; bootstrap noise verdicts."""
+out-of-scene labels' recall and mAP, each recall beside the share of absent labels predicted; the
+look-alikes' context-free level; exclusive against co-occur AP (contextual bias); bootstrap noise
+verdicts."""
 
 from dbdgcn_lib.metrics.bootstrap import (
     VERDICTS,
@@ -8,6 +10,8 @@ from dbdgcn_lib.metrics.bootstrap import (
     paired_bootstrap,
     resample_indices,
 )
+from dbdgcn_lib.metrics.context_bias import PAIR_KEYS, exclusive_cooccur_metrics
+from dbdgcn_lib.metrics.lookalike import context_free_ap, lookalike_auc
 from dbdgcn_lib.metrics.metrics import (
     METRIC_KEYS,
     PRCurve,
@@ -17,18 +21,29 @@ from dbdgcn_lib.metrics.metrics import (
     per_class_table,
     pr_curve,
 )
-from dbdgcn_lib.metrics.out_of_scene import OUT_OF_SCENE_KEYS, out_of_scene_metrics
+from dbdgcn_lib.metrics.out_of_scene import (
+    LABEL_RECALL_KEYS,
+    OUT_OF_SCENE_KEYS,
+    label_recall,
+    out_of_scene_metrics,
+)
 from dbdgcn_lib.metrics.paper import PAPER_TABLE1, PAPER_TABLE2
 
 __all__ = [
+    "LABEL_RECALL_KEYS",
     "METRIC_KEYS",
     "OUT_OF_SCENE_KEYS",
+    "PAIR_KEYS",
     "PAPER_TABLE1",
     "PAPER_TABLE2",
     "PRCurve",
     "VERDICTS",
     "average_precision",
     "bootstrap",
+    "context_free_ap",
+    "exclusive_cooccur_metrics",
+    "label_recall",
+    "lookalike_auc",
     "multilabel_metrics",
     "noise_verdict",
     "out_of_scene_metrics",
