@@ -11,7 +11,8 @@ Runs go through ``quick_train_many`` (one worker process per core) and the run c
 - ``baseline``: db_dgcn and db_dgcn without the auxiliary branch, ``--seeds`` seeds each;
 - ``swap``: db_dgcn trained on the background-swapped train splits (``--shares``, kind "scene"),
   ``--intervention-seeds`` seeds each;
-- ``split``: db_dgcn with the feature split (``quick_train(feature_split=True)``), same seeds.
+- ``split``: db_dgcn with the feature split (``quick_train(feature_split=True)``), same seeds;
+- ``alpha0``: db_dgcn trained with alpha = 0 (its final score is the maps' s_m), same seeds.
 
 Every run is evaluated on val, plain, the default rare split (300 images) and a larger rare split
 (``--rare`` images, generated in ``<data>/synthetic-rare<N>``; its first 300 images are the default
@@ -101,7 +102,7 @@ def seed_mean(key: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", nargs="+", default=["baseline", "swap", "split"])
+    parser.add_argument("--groups", nargs="+", default=["baseline", "swap", "split", "alpha0"])
     parser.add_argument("--seeds", type=int, default=5, help="seeds of the baseline rows")
     parser.add_argument("--intervention-seeds", type=int, default=3)
     parser.add_argument("--shares", type=float, nargs="+", default=[0.2, 0.5])

@@ -426,8 +426,6 @@ def test_quick_train_with_the_feature_split_trains_another_model(tiny):
     plain, split = quick_train(**kwargs), quick_train(**kwargs, feature_split=True)
     weights = [dict(run.model.named_parameters())["head.classifier.weight"] for run in (plain, split)]
     assert not torch.equal(*weights)
-    again = quick_train(**kwargs, feature_split=True)
-    assert torch.equal(dict(again.model.named_parameters())["head.classifier.weight"], weights[1])
 
 
 def test_quick_run_cache_tells_swapped_data_apart(tiny, swapped, tmp_path):

@@ -89,7 +89,10 @@ def run_robustness(args: argparse.Namespace, load) -> int:
             branch: coco_robustness(predictions.scores[branch], predictions.targets, pairs)
             for branch in BRANCHES
         }
-        print(f"{split}: {len(predictions.targets)} images, {len(pairs)} (object, context) pairs")
+        print(
+            f"{split}: {len(predictions.targets)} images, {len(pairs)} (object, context) pairs chosen from "
+            "COCO 2014 train's label statistics (P(c|b) there); exclusive: the object without its context"
+        )
         print(format_coco(report))
         report = {"split": split, **report}
     if args.json:
@@ -102,15 +105,16 @@ def format_embedded(report: dict) -> str:
     """val / plain / rare in one table per measure, a row per score."""
     first = report["s"]
     rare = first["rare"]
+    columns = ("val mAP", "plain mAP", "val recall", "plain recall", "val absent", "plain absent")
     lines = [
-        f"{'':<5}{'mAP val':>9}{'plain':>7}{'recall val':>12}{'plain':>7}{'absent predicted val':>22}"
-        f"{'plain':>7}",
+        "val and plain: recall at 0.5, and the share of the absent labels predicted at 0.5 (absent)",
+        f"{'':<5}" + "".join(f"{c:>14}" for c in columns),
     ]
     for branch, r in report.items():
-        lines.append(
-            f"{branch:<5}{r['val']['mAP']:9.2f}{r['plain']['mAP']:7.2f}{r['val']['recall']:12.2f}"
-            f"{r['plain']['recall']:7.2f}{r['val']['absent_predicted']:22.2f}{r['plain']['absent_predicted']:7.2f}"
-        )
+        values = [
+            r[split][key] for key in ("mAP", "recall", "absent_predicted") for split in ("val", "plain")
+        ]
+        lines.append(f"{branch:<5}" + "".join(f"{v:14.2f}" for v in values))
     for split in ("val", "plain"):
         names = list(first[split]["lookalikes"])
         reference = ", ".join(f"{n} {first[split]['lookalikes'][n]['context_free_AP']:.2f}" for n in names)

@@ -49,6 +49,9 @@ def _image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index(source), index]))
 
 
+_SWAP_STREAM = 1  # tells the swap's stream of an image from the image's own
+
+
 def _swapped_background(seed: int, index: int, scene: int, swap: BackgroundSwap | None):
     """``(background, its random stream)`` of train image ``index``: ``("scene", None)`` unless the
     swap takes it. The draws come from a stream of their own, so they depend on the image alone: an
@@ -62,9 +65,6 @@ def _swapped_background(seed: int, index: int, scene: int, swap: BackgroundSwap 
     if not taken:
         return "scene", None
     return ("plain", None) if swap.kind == "plain" else (SCENES[other].name, rng)
-
-
-_SWAP_STREAM = 1  # tells the swap's stream of an image from the image's own
 
 
 def _sample_objects(rng: np.random.Generator, rare: bool) -> tuple[int, list[int], list[int]]:
