@@ -254,10 +254,21 @@ def _cache_file(cache, root: Path, settings: dict) -> Path | None:
     if cache is False or cache is None:
         return None
     folder = default_runs_root() / "quick" if cache is True else Path(cache)
-    record = read_generator(root)  # the dataset's identity (version, size, seed, swap), when it is generated
-    data = record and {k: record[k] for k in ("version", "size", "seed", "swap") if k in record}
-    key = json.dumps({**settings, "data": data})
+    key = json.dumps({**settings, "data": _data_identity(root)})
     return folder / f"{settings['variant']}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+
+
+def _data_identity(root: Path) -> dict | None:
+    """What a quick run's weights and history depend on in a generated dataset: the generator's
+    version and seed, the train split's background swap, and the train and val splits (their sizes and
+    image side). The rare and plain splits are only evaluated, so their sizes are left out. None for a
+    dataset without ``generator.json``."""
+    record = read_generator(root)
+    if record is None:
+        return None
+    data = {k: record[k] for k in ("version", "seed", "swap") if k in record}
+    data["size"] = {k: record.get("size", {}).get(k) for k in ("train", "val", "image_size")}
+    return data
 
 
 def _save_cached(path: Path, run: QuickRun, settings: dict) -> None:

@@ -208,7 +208,7 @@ class BackgroundSwap:
 
 SIZES: dict[str, SyntheticSize] = {
     "tiny": SyntheticSize(train=48, val=16, rare=8, plain=16),
-    "default": SyntheticSize(train=2000, val=500, rare=300, plain=500),
+    "default": SyntheticSize(train=2000, val=500, rare=1000, plain=500),
 }
 
 

@@ -186,7 +186,7 @@ def make_synthetic(
 ) -> Path:
     """Write the synthetic dataset to ``root`` and return ``root`` as a Path.
 
-    ``size`` is ``"tiny"`` (48/16/8/16 images: unit tests), ``"default"`` (2000/500/300/500) or a
+    ``size`` is ``"tiny"`` (48/16/8/16 images: unit tests), ``"default"`` (2000/500/1000/500) or a
     ``SyntheticSize``; images are 128 x 128 JPEGs unless the size says otherwise. ``swap`` (a
     ``BackgroundSwap``) draws a share of the train images on other backgrounds; their image entries
     name it (``"background": "beach"`` or ``"plain"``). The set is built in
