@@ -525,3 +525,13 @@ def test_evaluate_robustness_on_coco_format_data(checkpoint, tiny, tmp_path, cap
     assert [(r["object"], r["context"]) for r in rows] == [(p.object, p.context) for p in pairs]
     assert [r["exclusive_images"] for r in rows] == exclusive.sum(axis=0).tolist()
     assert [r["cooccur_images"] for r in rows] == cooccur.sum(axis=0).tolist()
+
+
+def test_quick_train_many_makes_the_default_dataset_once_before_its_workers(tiny, monkeypatch):
+    from dbdgcn_lib.training import quick
+
+    made = []
+    monkeypatch.setattr(quick, "ensure_synthetic", lambda: made.append(1) or tiny)
+    jobs = [dict(image_size=32, epochs=1, batch_size=8, embed_dim=8, seed=s) for s in (0, 1)]
+    runs = quick.quick_train_many(jobs, workers=1)
+    assert made == [1] and all(run.root == tiny for run in runs)

@@ -102,14 +102,15 @@ def train_step(
     training against contextual bias), or None.
     """
     images, targets = batch
-    weights = None
     with autocast(images.device, amp):
         if feature_split is None:
             outputs = model(images)
         else:
             outputs = feature_split(model, images, targets)
-            weights = feature_split.loss_weights(targets)
-    loss = compute_loss(outputs, targets, branch_loss_weight, weights)
+    if feature_split is None:
+        loss = compute_loss(outputs, targets, branch_loss_weight)
+    else:
+        loss = compute_loss(outputs, targets, branch_loss_weight, weights=feature_split.loss_weights(targets))
     optimizer.zero_grad(set_to_none=True)
     scaling = scaler is not None and scaler.is_enabled()
     (scaler.scale(loss) if scaling else loss).backward()
