@@ -51,7 +51,7 @@ FACTS = _paper_numbers() | {
     "82,081", "40,137", "82,783", "40,504", "45,174", "122,218", "1,000", "1,281,167",
     # sizes of the models (parameter counts computed in the notebooks are printed there)
     "44,549,160", "42,500,160",
-    # the embedded dataset's design: 2,000 train / 500 val / 300 rare / 500 plain images
+    # the embedded dataset's design: 2,000 train / 500 val / 1,000 rare / 500 plain images
     "2,000", "10,000",
     # ImageNet normalisation and other constants
     "0.485", "0.456", "0.406", "0.229", "0.224", "0.225", "2.9", "3.14", "2.718", "0.693",

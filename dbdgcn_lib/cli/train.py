@@ -3,7 +3,7 @@
 python -m dbdgcn_lib train --preset smoke --out runs/smoke
 python -m dbdgcn_lib train --preset paper --data data/coco --out runs/paper [--resume | --overwrite]
 torchrun --nproc_per_node=4 -m dbdgcn_lib train --preset paper --out runs/paper4
-python -m dbdgcn_lib evaluate --checkpoint runs/paper/best.pt [--split val2014]
+python -m dbdgcn_lib evaluate --checkpoint runs/paper/best.pt [--split val2014] [--robustness]
 python -m dbdgcn_lib predict photo.jpg photos/ --checkpoint runs/paper/best.pt [--json out.json]
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from dbdgcn_lib.checks import BATCH_SIZE, PROBABILITY, WORKERS, integer
+from dbdgcn_lib.cli import robustness
 from dbdgcn_lib.cli.errors import CommandError, checked
 from dbdgcn_lib.data import CocoMultiLabel, CorruptImageError, open_image, out_of_scene_mask, test_transform
 from dbdgcn_lib.metrics import METRIC_KEYS, chance_level, out_of_scene_metrics
@@ -220,6 +221,7 @@ def _register_evaluate(subparsers) -> None:
     )
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write the rows to this JSON file")
+    robustness.add_argument(p)
     p.set_defaults(func=run_evaluate)
 
 
@@ -261,6 +263,8 @@ def format_out_of_scene(rows: dict[str, dict]) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    if args.robustness:
+        return robustness.run_robustness(args, _load)
     try:
         device = get_device(args.device)
         dist = distributed.init_distributed(device.type)

@@ -14,6 +14,7 @@ from dbdgcn_lib.data.constants import (
     IMAGENET_MEAN,
     IMAGENET_STD,
 )
+from dbdgcn_lib.data.context_pairs import ContextPair, biased_pairs, pair_masks, pairs_for
 from dbdgcn_lib.data.crops import CROPS, SCALES, default_resize, sample_augmentation, sample_crop
 from dbdgcn_lib.data.decode import (
     REFETCH,
@@ -55,6 +56,7 @@ from dbdgcn_lib.data.synthetic import (
     SCENES,
     SIZES,
     SPLITS,
+    BackgroundSwap,
     Category,
     Scene,
     SyntheticDatasetError,
@@ -110,9 +112,11 @@ __all__ = [
     "SIZES",
     "SPLITS",
     "AnnotationError",
+    "BackgroundSwap",
     "Category",
     "CocoLabels",
     "CocoMultiLabel",
+    "ContextPair",
     "CorruptImageError",
     "DatasetError",
     "DatasetNotFoundError",
@@ -124,6 +128,7 @@ __all__ = [
     "SyntheticDatasetError",
     "SyntheticSize",
     "annotation_file",
+    "biased_pairs",
     "coco_label_statistics",
     "denormalize",
     "download_file",
@@ -134,6 +139,8 @@ __all__ = [
     "load_labels",
     "make_synthetic",
     "out_of_scene_mask",
+    "pair_masks",
+    "pairs_for",
     "read_generator",
     "sample_labels",
     "test_transform",

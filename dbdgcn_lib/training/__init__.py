@@ -19,6 +19,7 @@ from dbdgcn_lib.training.config import (
     parse_assignments,
 )
 from dbdgcn_lib.training.estimate import coco_run_hours, format_estimate
+from dbdgcn_lib.training.feature_split import FeatureSplit
 from dbdgcn_lib.training.inputs import (
     DeviceLoader,
     DevicePrefetcher,
@@ -54,6 +55,7 @@ __all__ = [
     "CompiledParts",
     "DeviceLoader",
     "DevicePrefetcher",
+    "FeatureSplit",
     "LRSchedule",
     "NonFiniteLossError",
     "Predictions",

@@ -63,6 +63,7 @@ from dbdgcn_lib.models import (
 from dbdgcn_lib.paths import default_runs_root, display_path
 from dbdgcn_lib.progress import progress_bar, resolve_progress
 from dbdgcn_lib.training.checkpoint import checksum
+from dbdgcn_lib.training.feature_split import FeatureSplit
 from dbdgcn_lib.training.steps import forward_scores, train_step
 from dbdgcn_lib.utils import atomic_write, seed_everything
 
@@ -190,6 +191,7 @@ def quick_train(
     verbose: bool = False,
     progress: bool | None = None,
     cache: bool | str | os.PathLike = False,
+    feature_split: bool = False,
     **switches,
 ) -> QuickRun:
     """Train ``variant`` on the embedded set's ``train`` split for ``epochs`` and return a ``QuickRun``.
@@ -199,11 +201,14 @@ def quick_train(
     BatchNorm needs 2+ images). The co-occurrence prior (``static_adjacency(nums, counts, tau, p,
     convention)`` of the training labels) is set whenever the variant uses it. ``train_images``
     trains on the first N images only; ``switches`` go to ``build_model`` (e.g. ``aux_branch=False``).
-    ``threads``: torch threads during the run (None leaves torch's setting alone). ``verbose`` prints
-    one line per epoch; ``progress`` shows a bar over the steps with the time left (None: in a
-    notebook). ``cache``: a folder (True: ``<runs>/quick``) where the trained run is kept, keyed by
-    every argument and the dataset's generator record, so that another notebook asking for the same
-    run loads it instead of training it again (the same weights and history).
+    ``feature_split=True`` trains with Singh et al.'s feature split against contextual bias
+    (``training.FeatureSplit.from_labels`` of the training labels). ``root`` may be a dataset with a
+    background swap (``data.ensure_synthetic(swap=BackgroundSwap(0.2))``): its val, rare and plain
+    splits are the default's. ``threads``: torch threads during the run (None leaves torch's setting
+    alone). ``verbose`` prints one line per epoch; ``progress`` shows a bar over the steps with the time
+    left (None: in a notebook). ``cache``: a folder (True: ``<runs>/quick``) where the trained run is
+    kept, keyed by every argument and the dataset's generator record, so that another notebook asking
+    for the same run loads it instead of training it again (the same weights and history).
     """
     _check_arguments(locals())
     check_switches(switches)
@@ -211,6 +216,8 @@ def quick_train(
     settings = dict(variant=variant, image_size=image_size, epochs=epochs, batch_size=batch_size, lr=lr)
     settings.update(embed_dim=embed_dim, backbone=backbone, tau=tau, p=p, convention=convention, seed=seed)
     settings.update(train_images=train_images, switches=switches)
+    if feature_split:  # absent when off, so that the cache keys of earlier runs still match
+        settings.update(feature_split=True)
     cache_file = _cache_file(cache, root, settings)
     if cache_file is not None and cache_file.is_file():
         run = _load_cached(cache_file, root, threads)
@@ -226,6 +233,7 @@ def quick_train(
         raise ValueError(f"{n_train} training images make no full batch of {batch_size}")
     labels = train.targets.numpy().astype(np.uint8)
     nums, counts = cooccurrence(labels)
+    split = FeatureSplit.from_labels(labels) if feature_split else None
     with _threads(threads):
         seed_everything(seed)
         model = build_model(variant, len(class_names), backbone, False, embed_dim=embed_dim, **switches)
@@ -245,7 +253,7 @@ def quick_train(
                 x, y = train.images[idx], train.targets[idx]
                 flip = torch.rand(len(idx), generator=generator) < 0.5
                 x = torch.where(flip[:, None, None, None], x.flip(3), x)
-                loss = train_step(model, (x, y), optimizer, amp="none", grad_clip=None)
+                loss = train_step(model, (x, y), optimizer, amp="none", grad_clip=None, feature_split=split)
                 total, steps = total + loss.item(), steps + 1
                 bar.update()
             model.eval()
@@ -300,9 +308,21 @@ def _cache_file(cache, root: Path, settings: dict) -> Path | None:
     if cache is False or cache is None:
         return None
     folder = default_runs_root() / "quick" if cache is True else Path(cache)
-    record = read_generator(root)  # the dataset's identity (version, size, seed), when it is generated
-    key = json.dumps({**settings, "data": record and {k: record.get(k) for k in ("version", "size", "seed")}})
+    key = json.dumps({**settings, "data": _data_identity(root)})
     return folder / f"{settings['variant']}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+
+
+def _data_identity(root: Path) -> dict | None:
+    """What a quick run's weights and history depend on in a generated dataset: the generator's
+    version and seed, the train split's background swap, and the train and val splits (their sizes and
+    image side). The rare and plain splits are only evaluated, so their sizes are left out. None for a
+    dataset without ``generator.json``."""
+    record = read_generator(root)
+    if record is None:
+        return None
+    data = {k: record[k] for k in ("version", "seed", "swap") if k in record}
+    data["size"] = {k: record.get("size", {}).get(k) for k in ("train", "val", "image_size")}
+    return data
 
 
 def _save_cached(path: Path, run: QuickRun, settings: dict) -> None:
@@ -396,6 +416,9 @@ def quick_train_many(
     integer(1, 256, optional=True).check("workers", workers)
     jobs = [{"threads": 1, **job, "predict": tuple(predict), "progress": False} for job in jobs]
     workers = min(len(jobs), default_workers() if workers is None else workers)
+    if any(job.get("root") is None for job in jobs):
+        default = ensure_synthetic()  # generated here once, not by several workers at the same time
+        jobs = [{**job, "root": job.get("root") or default} for job in jobs]
     total = sum(job.get("epochs", _DEFAULT_EPOCHS) for job in jobs)
     bar = progress_bar(total=total, desc="training", unit="epoch", enabled=resolve_progress(progress))
     bar.set_postfix_str(f"0/{len(jobs)} runs")

@@ -70,17 +70,20 @@ def cuda_backend(device: torch.device, *, autotune: bool = True, tf32: bool = Tr
         torch.set_float32_matmul_precision(old_precision)
 
 
-def compute_loss(outputs: dict, targets: torch.Tensor, branch_loss_weight: float = 0.0) -> torch.Tensor:
+def compute_loss(
+    outputs: dict, targets: torch.Tensor, branch_loss_weight: float = 0.0, weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """BCE with logits on s, averaged over images and classes (= MultiLabelSoftMarginLoss), in float32.
 
     With ``branch_loss_weight`` w > 0 also ``w * (BCE(s_r) + BCE(s_m))``: each branch must then
-    predict on its own, not only their average.
+    predict on its own, not only their average. ``weights`` (B, C): each entry's BCE is multiplied by
+    it before the mean (the feature split weights its exclusive images).
     """
-    loss = F.binary_cross_entropy_with_logits(outputs["logits"].float(), targets)
+    loss = F.binary_cross_entropy_with_logits(outputs["logits"].float(), targets, weight=weights)
     if branch_loss_weight:
         for key in ("s_r", "s_m"):
             loss = loss + branch_loss_weight * F.binary_cross_entropy_with_logits(
-                outputs[key].float(), targets
+                outputs[key].float(), targets, weight=weights
             )
     return loss
 
@@ -94,17 +97,25 @@ def train_step(
     scaler: torch.amp.GradScaler | None = None,
     grad_clip: float | None = 10.0,
     branch_loss_weight: float = 0.0,
+    feature_split=None,
 ) -> torch.Tensor:
     """One optimisation step on ``batch = (images, targets)`` (already on the device).
 
     Returns the loss as a detached device tensor (no synchronisation). ``grad_clip``: the norm of
     all gradients together is clipped to it (None: no clipping). ``scaler`` is only needed for fp16;
-    bf16 and float32 need none.
+    bf16 and float32 need none. ``feature_split``: a ``training.FeatureSplit`` (Singh et al.'s
+    training against contextual bias), or None.
     """
     images, targets = batch
     with autocast(images.device, amp):
-        outputs = model(images)
-    loss = compute_loss(outputs, targets, branch_loss_weight)
+        if feature_split is None:
+            outputs = model(images)
+        else:
+            outputs = feature_split(model, images, targets)
+    if feature_split is None:
+        loss = compute_loss(outputs, targets, branch_loss_weight)
+    else:
+        loss = compute_loss(outputs, targets, branch_loss_weight, weights=feature_split.loss_weights(targets))
     optimizer.zero_grad(set_to_none=True)
     scaling = scaler is not None and scaler.is_enabled()
     (scaler.scale(loss) if scaling else loss).backward()

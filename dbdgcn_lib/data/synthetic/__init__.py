@@ -17,6 +17,9 @@ entry's ``out_of_scene``; ``plain`` is ``val`` image by image (same scene draw, 
 places, same labels in the same order) on a plain grey background, its entries marked
 ``"background": "plain"``: the gap between a model's val and plain scores is what the scene's pixels
 gave it, with no change in label prevalence. Every image entry also names its ``scene``.
+``make_synthetic(..., swap=BackgroundSwap(0.2))`` draws 20 % of the train images with their objects on
+another scene's background (or ``kind="plain"``: on grey), a data intervention against leaning on the
+background; those entries name their ``background``, and the other splits keep their bytes.
 ``root/generator.json`` holds the truth (see ``generator_truth``). Each image has its own random stream
 seeded by (seed, split, index), so a seed gives the same bytes and a smaller size gives the first
 images of a bigger one.
@@ -33,6 +36,8 @@ from dbdgcn_lib.data.synthetic.design import (
     SIZES,
     SPLIT_PURPOSES,
     SPLITS,
+    SWAP_KINDS,
+    BackgroundSwap,
     Category,
     Scene,
     SyntheticSize,
@@ -74,6 +79,8 @@ __all__ = [
     "SPLITS",
     "SPLIT_PURPOSES",
     "SUPERSAMPLE",
+    "SWAP_KINDS",
+    "BackgroundSwap",
     "Box",
     "Category",
     "Scene",

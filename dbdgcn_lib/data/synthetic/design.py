@@ -182,9 +182,39 @@ class SyntheticSize:
         IMAGE_SIZE.check("image_size", self.image_size)
 
 
+SWAP_KINDS = ("scene", "plain")  # another scene's background, or the plain split's grey
+
+
+@dataclass(frozen=True)
+class BackgroundSwap:
+    """A data intervention on the ``train`` split: a ``share`` (0 to 1) of its images is drawn with its
+    objects on another background, ``kind="scene"``: the background of another scene (uniform among
+    the other four), ``kind="plain"``: the plain split's grey.
+
+    A swapped image keeps its scene's objects, their places and sizes, and its labels: only the pixels
+    behind the objects change. Which images are swapped, and onto which scene, is drawn from a stream
+    of its own per image, so every image of a smaller share is swapped the same way in a larger one,
+    and ``val``, ``rare`` and ``plain`` keep their bytes.
+    """
+
+    share: float
+    kind: str = "scene"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.share <= 1.0:
+            raise ValueError(f"the share of swapped training images must be in [0, 1], got {self.share}")
+        if self.kind not in SWAP_KINDS:
+            raise ValueError(f"unknown background swap {self.kind!r}; choose from {', '.join(SWAP_KINDS)}")
+
+    @property
+    def name(self) -> str:
+        """The dataset folder's suffix: ``swap20`` (20 % on other scenes), ``plainbg5`` (5 % on grey)."""
+        return f"{'swap' if self.kind == 'scene' else 'plainbg'}{100 * self.share:g}"
+
+
 SIZES: dict[str, SyntheticSize] = {
     "tiny": SyntheticSize(train=48, val=16, rare=8, plain=16),
-    "default": SyntheticSize(train=2000, val=500, rare=300, plain=500),
+    "default": SyntheticSize(train=2000, val=500, rare=1000, plain=500),
 }
 
 
@@ -221,11 +251,13 @@ def expected_statistics(names: list[str] | None = None) -> tuple[np.ndarray, np.
     return frequency, conditional
 
 
-def generator_truth(size: SyntheticSize, seed: int, size_name: str | None = None) -> dict:
-    """The content of ``generator.json`` (JSON-ready)."""
+def generator_truth(
+    size: SyntheticSize, seed: int, size_name: str | None = None, swap: BackgroundSwap | None = None
+) -> dict:
+    """The content of ``generator.json`` (JSON-ready); ``swap`` only where the train split has one."""
     names = alphabetical_names()
     frequency, conditional = expected_statistics(names)
-    return {
+    truth = {
         "version": GENERATOR_VERSION,
         "seed": seed,
         "size_name": size_name,
@@ -248,3 +280,6 @@ def generator_truth(size: SyntheticSize, seed: int, size_name: str | None = None
             "conditional_probability": np.round(conditional, 10).tolist(),
         },
     }
+    if swap is not None:
+        truth["swap"] = asdict(swap)
+    return truth

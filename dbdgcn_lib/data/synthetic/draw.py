@@ -408,23 +408,32 @@ def render_image(
     image_size: int,
     *,
     background: str = "scene",
+    background_rng: np.random.Generator | None = None,
 ) -> tuple[Image.Image, list[tuple[int, Box]]]:
     """Draw one scene with 1-3 instances of each category index.
 
     Returns the RGB image (image_size x image_size) and ``(category index, (x, y, w, h))`` per
     instance in image pixels. Large objects are drawn first so that small ones stay visible.
     ``background="plain"`` puts the objects on ``PLAIN_BACKGROUND`` instead of the scene's background;
-    the scene's background is still drawn first (then covered), so the random stream, and with it
-    every object, is exactly that of the scene image.
+    the name of a scene (``"beach"``) puts them on that scene's background, drawn from
+    ``background_rng``. Either way the scene's own background is still drawn first (then covered), so
+    the random stream, and with it every object, is exactly that of the scene image.
     """
-    if background not in BACKGROUNDS:
-        raise ValueError(f"background must be one of {', '.join(BACKGROUNDS)}, got {background!r}")
+    scene_names = [s.name for s in SCENES]
+    if background not in BACKGROUNDS and background not in scene_names:
+        raise ValueError(
+            f"background must be one of {', '.join(BACKGROUNDS + tuple(scene_names))}, got {background!r}"
+        )
+    if background in scene_names and background_rng is None:
+        raise ValueError(f"the {background} background needs its own random stream (background_rng)")
     canvas = image_size * SUPERSAMPLE
     image = Image.new("RGB", (canvas, canvas))
     d = ImageDraw.Draw(image)
     _draw_background(d, SCENES[scene].name, canvas, rng)
     if background == "plain":
         d.rectangle((0, 0, canvas, canvas), fill=PLAIN_BACKGROUND)
+    elif background != "scene":
+        _draw_background(d, background, canvas, background_rng)
     instances: list[tuple[int, Box]] = []
     for k in categories:
         for _ in range(1 + int(rng.binomial(2, 0.25))):

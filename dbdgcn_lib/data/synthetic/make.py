@@ -24,6 +24,7 @@ from dbdgcn_lib.data.synthetic.design import (
     SCENES,
     SIZES,
     SPLITS,
+    BackgroundSwap,
     SyntheticSize,
     alphabetical_names,
     generator_truth,
@@ -48,6 +49,24 @@ def _image_rng(seed: int, split: str, index: int) -> np.random.Generator:
     reuses val image i's stream (same scene, objects, positions and sizes)."""
     source = "val" if split == "plain" else split
     return np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index(source), index]))
+
+
+_SWAP_STREAM = 1  # tells the swap's stream of an image from the image's own
+
+
+def _swapped_background(seed: int, index: int, scene: int, swap: BackgroundSwap | None):
+    """``(background, its random stream)`` of train image ``index``: ``("scene", None)`` unless the
+    swap takes it. The draws come from a stream of their own, so they depend on the image alone: an
+    image swapped at one share is swapped, onto the same scene, at every larger share."""
+    if swap is None:
+        return "scene", None
+    rng = np.random.default_rng(np.random.SeedSequence([seed, SPLITS.index("train"), index, _SWAP_STREAM]))
+    taken = rng.random() < swap.share
+    others = [k for k in range(len(SCENES)) if k != scene]
+    other = others[int(rng.integers(len(others)))]
+    if not taken:
+        return "scene", None
+    return ("plain", None) if swap.kind == "plain" else (SCENES[other].name, rng)
 
 
 def _sample_objects(rng: np.random.Generator, rare: bool) -> tuple[int, list[int], list[int]]:
@@ -84,7 +103,13 @@ def sample_labels(
 
 
 def _write_split(
-    root: Path, split: str, count: int, image_size: int, seed: int, progress: bool
+    root: Path,
+    split: str,
+    count: int,
+    image_size: int,
+    seed: int,
+    progress: bool,
+    swap: BackgroundSwap | None = None,
 ) -> dict[str, int]:
     from tqdm.auto import tqdm
 
@@ -96,9 +121,18 @@ def _write_split(
     for index in tqdm(range(count), desc=split, disable=not progress, leave=False):
         rng = _image_rng(seed, split, index)
         scene, present, intruders = _sample_objects(rng, rare=split == "rare")
-        background = "plain" if split == "plain" else "scene"
+        background, background_rng = "scene", None
+        if split == "plain":
+            background = "plain"
+        elif split == "train":
+            background, background_rng = _swapped_background(seed, index, scene, swap)
         image, instances = render_image(
-            rng, scene, sorted(present + intruders), image_size, background=background
+            rng,
+            scene,
+            sorted(present + intruders),
+            image_size,
+            background=background,
+            background_rng=background_rng,
         )
         image_id = first_id + index
         file_name = f"synthetic_{split}_{index:06d}.jpg"
@@ -107,8 +141,8 @@ def _write_split(
         entry["scene"] = SCENES[scene].name
         if split == "rare":
             entry["out_of_scene"] = [CATEGORIES[k].name for k in intruders]
-        if background == "plain":
-            entry["background"] = "plain"
+        if background != "scene":
+            entry["background"] = background
         images.append(entry)
         for k, (x, y, w, h) in instances:
             x, y, w, h = (round(v, 2) for v in (x, y, w, h))
@@ -145,12 +179,19 @@ def _resolve_size(size: str | SyntheticSize) -> tuple[SyntheticSize, str | None]
 
 
 def make_synthetic(
-    root: str | os.PathLike, *, size: str | SyntheticSize = "default", seed: int = 0, progress: bool = False
+    root: str | os.PathLike,
+    *,
+    size: str | SyntheticSize = "default",
+    seed: int = 0,
+    progress: bool = False,
+    swap: BackgroundSwap | None = None,
 ) -> Path:
     """Write the synthetic dataset to ``root`` and return ``root`` as a Path.
 
-    ``size`` is ``"tiny"`` (48/16/8/16 images: unit tests), ``"default"`` (2000/500/300/500) or a
-    ``SyntheticSize``; images are 128 x 128 JPEGs unless the size says otherwise. The set is built in
+    ``size`` is ``"tiny"`` (48/16/8/16 images: unit tests), ``"default"`` (2000/500/1000/500) or a
+    ``SyntheticSize``; images are 128 x 128 JPEGs unless the size says otherwise. ``swap`` (a
+    ``BackgroundSwap``) draws a share of the train images on other backgrounds; their image entries
+    name it (``"background": "beach"`` or ``"plain"``). The set is built in
     a sibling temporary folder and moved into place at the end, so an interrupted run never leaves a
     half-written dataset. An existing synthetic dataset at ``root`` is replaced, as long as it holds
     only the generator's files; any other non-empty folder, or a set with files of yours added, is
@@ -158,6 +199,8 @@ def make_synthetic(
     """
     spec, size_name = _resolve_size(size)
     SEED.check("seed", seed)
+    if swap is not None and not isinstance(swap, BackgroundSwap):
+        raise TypeError(f"swap must be a BackgroundSwap or None, got {type(swap).__name__}")
     target = Path(root).resolve()
     if target.exists() and any(target.iterdir()):
         if not (target / "generator.json").is_file():
@@ -181,9 +224,9 @@ def make_synthetic(
         counts = {}
         for split in SPLITS:
             counts[split] = _write_split(
-                staging, split, getattr(spec, split), spec.image_size, seed, progress
+                staging, split, getattr(spec, split), spec.image_size, seed, progress, swap
             )
-        truth = generator_truth(spec, seed, size_name)
+        truth = generator_truth(spec, seed, size_name, swap)
         truth["counts"] = counts
         (staging / "generator.json").write_text(json.dumps(truth, indent=1) + "\n")
         if target.exists():
@@ -221,7 +264,9 @@ def foreign_files(root: str | os.PathLike) -> list[str]:
 def describe_set(truth: dict) -> str:
     """``size tiny, seed 0`` (or the image counts of an unnamed size), from a ``generator.json``."""
     size = truth.get("size_name") or ", ".join(f"{k} {v}" for k, v in (truth.get("size") or {}).items())
-    return f"size {size}, seed {truth.get('seed')}, generator version {truth.get('version')}"
+    swap = truth.get("swap")
+    swapped = f", {100 * swap['share']:g}% of train on {swap['kind']} backgrounds" if swap else ""
+    return f"size {size}, seed {truth.get('seed')}{swapped}, generator version {truth.get('version')}"
 
 
 def read_generator(root: str | os.PathLike) -> dict | None:
@@ -234,24 +279,39 @@ def read_generator(root: str | os.PathLike) -> dict | None:
 
 
 def ensure_synthetic(
-    root: str | os.PathLike | None = None, size: str | SyntheticSize = "default", *, seed: int = 0
+    root: str | os.PathLike | None = None,
+    size: str | SyntheticSize = "default",
+    *,
+    seed: int = 0,
+    swap: BackgroundSwap | None = None,
 ) -> Path:
-    """Return ``root`` (default ``default_data_root() / "synthetic"``), generating the dataset first
-    when the folder is missing or empty.
+    """Return ``root``, generating the dataset first when the folder is missing or empty. The default
+    ``root`` is ``default_data_root() / "synthetic"``, or ``.../synthetic-swap20`` (``swap.name``) for a
+    swapped train split.
 
-    A folder that holds another set (made with another size, seed or generator version) is never
-    replaced behind your back: ``SyntheticDatasetError`` names the folder, what it holds, and the
-    command that replaces it."""
-    root = default_data_root() / "synthetic" if root is None else Path(root)
+    A folder that holds another set (made with another size, seed, background swap or generator
+    version) is never replaced behind your back: ``SyntheticDatasetError`` names the folder, what it
+    holds, and the command that replaces it."""
+    if root is None:
+        root = default_data_root() / ("synthetic" if swap is None else f"synthetic-{swap.name}")
+    root = Path(root)
     spec, size_name = _resolve_size(size)
     SEED.check("seed", seed)
+    if swap is not None and not isinstance(swap, BackgroundSwap):
+        raise TypeError(f"swap must be a BackgroundSwap or None, got {type(swap).__name__}")
     truth = read_generator(root)
-    wanted = {"version": GENERATOR_VERSION, "seed": seed, "size": asdict(spec), "size_name": size_name}
-    if truth is not None and all(truth.get(k) == wanted[k] for k in ("version", "seed", "size")):
+    wanted = {
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "size": asdict(spec),
+        "size_name": size_name,
+        "swap": None if swap is None else asdict(swap),
+    }
+    if truth is not None and all(truth.get(k) == wanted[k] for k in ("version", "seed", "size", "swap")):
         return root
     if truth is not None:
         command = f"python -m dbdgcn_lib data synthetic --root {root}"
-        if size_name is None:
+        if size_name is None or swap is not None:
             replace = f"remove {root} (it is made again on first use) or choose another folder"
         else:
             command += (f" --size {size_name}" if size_name != "default" else "") + (
@@ -263,4 +323,4 @@ def ensure_synthetic(
             f"({describe_set(wanted)}); use the set that is there as it is (train --data {root}), "
             f"or {replace}"
         )
-    return make_synthetic(root, size=size, seed=seed)
+    return make_synthetic(root, size=size, seed=seed, swap=swap)
