@@ -269,8 +269,8 @@ MUTANTS = (
         "M28",
         "loss on s_r instead of the fused s",
         "dbdgcn_lib/training/steps.py",
-        'loss = F.binary_cross_entropy_with_logits(outputs["logits"].float(), targets)',
-        'loss = F.binary_cross_entropy_with_logits(outputs["s_r"].float(), targets)',
+        'loss = F.binary_cross_entropy_with_logits(outputs["logits"].float(), targets, weight=weights)',
+        'loss = F.binary_cross_entropy_with_logits(outputs["s_r"].float(), targets, weight=weights)',
         ("tests/test_training.py", "-k", "loss or schedule or warm or resume"),
     ),
     Mutant(

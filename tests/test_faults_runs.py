@@ -400,7 +400,7 @@ def test_the_library_api_checks_its_arguments():
         (lambda: out_of_scene_metrics(scores, targets, targets > 0, threshold=2), "bad threshold 2"),
         (lambda: resample_indices(4, resamples=0), "bad resamples 0"),
         (lambda: resample_indices(4, seed=-1), "bad seed -1"),
-        (lambda: noise_verdict(1.0, seed_gap=float("inf"), paired_sd=0.1), "bad seed_gap inf"),
+        (lambda: noise_verdict([1.0, 2.0], [0.5, 1.0], paired=float("inf")), "bad paired_sd inf"),
         (lambda: quick_train(image_size=20000), "bad image_size 20000: an integer in [32, 2048]"),
         (lambda: quick_train(lr=float("inf")), "bad lr inf"),
         (lambda: quick_train(epochs=0), "bad epochs 0"),

@@ -17,6 +17,7 @@ from PIL import Image
 from dbdgcn_lib.cli import main
 from dbdgcn_lib.data import (
     BackgroundSwap,
+    SyntheticDatasetError,
     biased_pairs,
     coco_label_statistics,
     ensure_synthetic,
@@ -346,9 +347,12 @@ def test_ensure_synthetic_keeps_swaps_apart(tmp_path, monkeypatch):
     root = ensure_synthetic(size=spec, swap=BackgroundSwap(0.5))
     assert root == tmp_path / "synthetic-swap50"
     assert read_generator(root)["swap"]["share"] == 0.5
-    again = ensure_synthetic(root, size=spec, swap=BackgroundSwap(0.2))  # another share: regenerated
-    assert read_generator(again)["swap"]["share"] == 0.2
-    assert "swap" not in read_generator(ensure_synthetic(root, size=spec))
+    other = ensure_synthetic(size=spec, swap=BackgroundSwap(0.2))  # another share: another folder
+    assert other == tmp_path / "synthetic-swap20" and read_generator(other)["swap"]["share"] == 0.2
+    assert read_generator(ensure_synthetic(size=spec)).get("swap") is None
+    with pytest.raises(SyntheticDatasetError, match="50% of train on scene backgrounds.*remove"):
+        ensure_synthetic(root, size=spec, swap=BackgroundSwap(0.2))  # never replaced without asking
+    assert read_generator(root)["swap"]["share"] == 0.5
 
 
 # --- the feature split --------------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from dbdgcn_lib.checks import number
+
 VERDICTS = ("within noise", "better beyond noise", "worse beyond noise")
 LEVEL = 0.95
 
@@ -195,10 +197,8 @@ def detectable_difference(
     n_candidate, n_reference = (seeds, seeds) if isinstance(seeds, int) else seeds
     if min(n_candidate, n_reference) < 1:
         raise ValueError(f"each arm needs at least one seed, got {seeds}")
-    if not (paired_sd >= 0 and math.isfinite(paired_sd)):
-        raise ValueError(f"paired_sd must be finite and >= 0, got {paired_sd}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
+    number(0).check("paired_sd", paired_sd)
+    number(0, 1, open_low=True, open_high=True).check("level", level)
     if spread.dof == 0:
         return math.inf
     seed_variance = (
