@@ -95,6 +95,10 @@ class SplitTensors:
 
 _CACHE: dict[tuple[str, str, int, int | None], SplitTensors] = {}
 
+#: The memory format of the quick runs' convolutions: on one CPU thread a training step of the tiny
+#: backbone at 96 px is about 1.4x faster in channels_last than in NCHW.
+CHANNELS_LAST = torch.channels_last
+
 
 def split_tensors(
     root: str | os.PathLike | None = None,
@@ -156,9 +160,8 @@ class QuickRun:
         parts: dict[str, list] = {}
         with _threads(self.threads):
             for start in range(0, len(x), batch_size):
-                out = forward_scores(
-                    self.model, x[start : start + batch_size], amp="none", intermediates=True
-                )
+                batch = x[start : start + batch_size].contiguous(memory_format=CHANNELS_LAST)
+                out = forward_scores(self.model, batch, amp="none", intermediates=True)
                 for key, value in out.items():
                     parts.setdefault(key, []).append(value)
         result = {k: None if v[0] is None else torch.cat(v) for k, v in parts.items()}
@@ -237,6 +240,7 @@ def quick_train(
     with _threads(threads):
         seed_everything(seed)
         model = build_model(variant, len(class_names), backbone, False, embed_dim=embed_dim, **switches)
+        model.to(memory_format=CHANNELS_LAST)
         adjacency = attach_cooccurrence_prior(model, labels, tau=tau, p=p, convention=convention)
         run = QuickRun(model, class_names, image_size, root, nums, counts, adjacency, threads=threads)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -252,7 +256,9 @@ def quick_train(
                 idx = order[start : start + batch_size]
                 x, y = train.images[idx], train.targets[idx]
                 flip = torch.rand(len(idx), generator=generator) < 0.5
-                x = torch.where(flip[:, None, None, None], x.flip(3), x)
+                x = torch.where(flip[:, None, None, None], x.flip(3), x).contiguous(
+                    memory_format=CHANNELS_LAST
+                )
                 loss = train_step(model, (x, y), optimizer, amp="none", grad_clip=None, feature_split=split)
                 total, steps = total + loss.item(), steps + 1
                 bar.update()
@@ -349,7 +355,7 @@ def _load_cached(path: Path, root: Path, threads: int | None) -> QuickRun | None
     settings = json.loads(state["settings"])
     model = MultiLabelGCN(ModelConfig(**state["model_config"]))
     model.load_state_dict(state["model"])
-    model.eval()
+    model.to(memory_format=CHANNELS_LAST).eval()
     train = split_tensors(root, "train", settings["image_size"], settings["train_images"])
     labels = train.targets.numpy().astype(np.uint8)
     nums, counts = cooccurrence(labels)

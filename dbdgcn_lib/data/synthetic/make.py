@@ -32,7 +32,7 @@ from dbdgcn_lib.data.synthetic.design import (
     scene_probabilities,
 )
 from dbdgcn_lib.data.synthetic.draw import render_image
-from dbdgcn_lib.paths import default_data_root
+from dbdgcn_lib.paths import default_data_root, display_path
 
 JPEG_QUALITY = 90
 
@@ -262,8 +262,10 @@ def foreign_files(root: str | os.PathLike) -> list[str]:
 
 
 def describe_set(truth: dict) -> str:
-    """``size tiny, seed 0`` (or the image counts of an unnamed size), from a ``generator.json``."""
-    size = truth.get("size_name") or ", ".join(f"{k} {v}" for k, v in (truth.get("size") or {}).items())
+    """``size tiny (train 48, val 16, rare 8, plain 16), seed 0`` from a ``generator.json``: the counts
+    too, since a named size's counts can change between versions of the library."""
+    counts = ", ".join(f"{k} {v}" for k, v in (truth.get("size") or {}).items() if k != "image_size")
+    size = f"{truth['size_name']} ({counts})" if truth.get("size_name") else counts
     swap = truth.get("swap")
     swapped = f", {100 * swap['share']:g}% of train on {swap['kind']} backgrounds" if swap else ""
     return f"size {size}, seed {truth.get('seed')}{swapped}, generator version {truth.get('version')}"
@@ -310,17 +312,18 @@ def ensure_synthetic(
     if truth is not None and all(truth.get(k) == wanted[k] for k in ("version", "seed", "size", "swap")):
         return root
     if truth is not None:
-        command = f"python -m dbdgcn_lib data synthetic --root {root}"
+        shown = display_path(root)
+        command = f"python -m dbdgcn_lib data synthetic --root {shown}"
         if size_name is None or swap is not None:
-            replace = f"remove {root} (it is made again on first use) or choose another folder"
+            replace = f"remove {shown} (it is made again on first use) or choose another folder"
         else:
             command += (f" --size {size_name}" if size_name != "default" else "") + (
                 f" --seed {seed}" if seed else ""
             )
             replace = f"replace it (deleting what is there) with: {command}"
         raise SyntheticDatasetError(
-            f"{root} holds the embedded set made with {describe_set(truth)}, not the one asked for "
-            f"({describe_set(wanted)}); use the set that is there as it is (train --data {root}), "
+            f"{shown} holds the embedded set made with {describe_set(truth)}, not the one asked for "
+            f"({describe_set(wanted)}); use the set that is there as it is (train --data {shown}), "
             f"or {replace}"
         )
     return make_synthetic(root, size=size, seed=seed, swap=swap)
