@@ -65,6 +65,16 @@ def course_run(smoke: bool) -> dict:
     return {"variant": "db_dgcn", "seed": 0, "cache": True, **sizes}
 
 
+def ablation_run(smoke: bool) -> dict:
+    """The keyword arguments every comparison run of notebooks 09, 10 and 11 shares (``quick_train`` or
+    a ``quick_train_many`` job, with the variant, its switches and the seed added): one size and budget
+    for every model compared, and the run cache, so that 10 and 11 load 09's runs instead of training
+    them again. Full: 96 px, 12 epochs, all 2,000 training images; smoke: 64 px, 3 epochs, 640 images."""
+    if smoke:
+        return {"image_size": 64, "epochs": 3, "train_images": 640, "embed_dim": 64, "cache": True}
+    return {"image_size": 96, "epochs": 12, "train_images": None, "embed_dim": 64, "cache": True}
+
+
 def trainer_run(smoke: bool):
     """Notebook 07's ``Trainer`` run, which notebook 08 evaluates: ``(TrainConfig, run folder)``. The
     ``smoke`` preset on the embedded data (in smoke mode on a 320 / 160-image copy of it), written to

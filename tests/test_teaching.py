@@ -210,3 +210,18 @@ def test_warnings_read_as_one_plain_line_in_a_notebook(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert captured.out == "mode: smoke\nRuntimeWarning: 2 class(es) have no positive example\n"
     assert captured.err == ""
+
+
+def test_the_comparison_runs_share_one_size_and_the_cache():
+    """Notebooks 09, 10 and 11 compare models trained alike, and 10 and 11 load 09's runs: the shared
+    arguments are quick_train's, with the cache on, in both modes."""
+    import inspect
+
+    from dbdgcn_lib.teaching import ablation_run
+    from dbdgcn_lib.training import quick_train
+
+    for smoke in (True, False):
+        arguments = ablation_run(smoke)
+        inspect.signature(quick_train).bind(variant="db_dgcn", seed=0, **arguments)
+        assert arguments["cache"] is True
+    assert ablation_run(True)["image_size"] < ablation_run(False)["image_size"]
