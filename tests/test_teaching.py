@@ -218,7 +218,7 @@ def test_the_comparison_runs_share_one_size_and_the_cache():
     import inspect
 
     from dbdgcn_lib.teaching import ablation_run
-    from dbdgcn_lib.training import quick_train
+    from dbdgcn_lib.training.quick import quick_train
 
     for smoke in (True, False):
         arguments = ablation_run(smoke)
