@@ -5,6 +5,7 @@ before its exercise's check (scripts/solved_notebooks.py), where every check mus
 never sets `prediction`: a prediction is the student's.
 """
 
+
 # %% Exercise 1
 def first_layer_graph(model):
     """The first decoder layer's query self-attention (C, C), averaged over the heads, from the weights."""
@@ -15,6 +16,7 @@ def first_layer_graph(model):
 
 answer = first_layer_graph
 
+
 # %% Exercise 2
 def query_head_parameters(C, D, F, L, E, self_attention, c4):
     """Parameters of a LabelQueryHead on layer4 (see the exercise for the symbols)."""
@@ -22,7 +24,9 @@ def query_head_parameters(C, D, F, L, E, self_attention, c4):
     feed_forward_block = 2 * D * F + F + D  # D -> F -> D, with biases
     norm = 2 * D  # LayerNorm: a scale and a shift per channel
     encoder_layer = attention_block + feed_forward_block + 2 * norm
-    decoder_layer = attention_block + feed_forward_block + 2 * norm + self_attention * (attention_block + norm)
+    decoder_layer = (
+        attention_block + feed_forward_block + 2 * norm + self_attention * (attention_block + norm)
+    )
     projection, queries, classifier = c4 * D + D, C * D, C * D + C
     return projection + queries + E * encoder_layer + L * decoder_layer + classifier
 
@@ -30,10 +34,15 @@ def query_head_parameters(C, D, F, L, E, self_attention, c4):
 answer = query_head_parameters
 
 # %% Exercise 5
-ex_jobs = [{**EX_BASE, **change, "seed": seed} for change in ({}, {"self_attention": False}) for seed in (0, 1)]
+ex_jobs = [
+    {**EX_BASE, **change, "seed": seed} for change in ({}, {"self_attention": False}) for seed in (0, 1)
+]
 ex_runs = quick_train_many(ex_jobs, predict=("val",))
 t = targets["val"]
-p_with, p_without = (np.stack([run.predict("val")["logits"].sigmoid().numpy() for run in ex_runs[k : k + 2]], axis=1) for k in (0, 2))
+p_with, p_without = (
+    np.stack([run.predict("val")["logits"].sigmoid().numpy() for run in ex_runs[k : k + 2]], axis=1)
+    for k in (0, 2)
+)
 
 
 def two_seed_map(p, t):
@@ -47,5 +56,7 @@ paired = bootstrap(two_seed_map, p_without, t, resamples=resamples["val"]) - boo
 )
 c = noise_comparison(without_seeds, with_seeds, paired, spread=seed_spread(without_seeds, with_seeds))
 answer = {"difference": c.difference, "detectable": c.detectable, "verdict": c.verdict}
-print(f"q2l without self-attention minus with, val mAP at smoke size: {detectable_phrase(c.detectable)}; "
-      f"the difference is {c.difference:+.1f}: {c.verdict}")
+print(
+    f"q2l without self-attention minus with, val mAP at smoke size: {detectable_phrase(c.detectable)}; "
+    f"the difference is {c.difference:+.1f}: {c.verdict}"
+)
