@@ -26,13 +26,11 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
-from dbdgcn_lib.bench import load_results
-from dbdgcn_lib.models import ABLATION_ROWS, QUERY_ROWS, build_model, parameter_table
+from dbdgcn_lib.bench import cpu_ms_per_image, forward_flops, load_results, recorded_rates
+from dbdgcn_lib.models import ABLATION_ROWS, QUERY_ROWS, parameter_table
 from dbdgcn_lib.training.estimate import coco_run_hours
 from dbdgcn_lib.training.quick import quick_train
-from dbdgcn_lib.training.steps import forward_scores, train_step
 
 VARIANTS = ("resnet", "add_gcn", "db_dgcn", "q2l", "ml_decoder")
 RATES = Path(__file__).resolve().parents[1] / "docs/results/gpu_check_h200_2026-11-26.json"
@@ -45,31 +43,6 @@ def parameters() -> None:
         print(f"  {'model':<30}{'D':>6}{'head':>14}{'total':>14}")
         for row in parameter_table(backbone, classes, dim, rows=ABLATION_ROWS + QUERY_ROWS):
             print(f"  {row['name']:<30}{row['D'] or '':>6}{row['head']:>14,}{row['total']:>14,}")
-
-
-def forward_flops(variant: str) -> tuple[int, int]:
-    """(backbone, head) forward FLOPs of one 448 px image, ResNet-101, 80 classes (2 per multiply-add)."""
-    with torch.device("meta"):
-        model = build_model(variant, 80, "resnet101").eval()
-        with FlopCounterMode(display=False) as counter:
-            x3, x4 = model.forward_features(torch.empty(1, 3, 448, 448))
-        backbone = counter.get_total_flops()
-        with FlopCounterMode(display=False) as counter:
-            model.forward_head(x3, x4)
-    return backbone, counter.get_total_flops()
-
-
-def recorded_rates(path: Path) -> dict[tuple[str, str], float]:
-    """(variant, phase) -> img/s of the fast, compiled, synthetic-input bench rows at 448 (best of each)."""
-    rates: dict[tuple[str, str], float] = {}
-    for r in load_results(path)["results"]:
-        if r.get("status") != "ok" or r.get("mode") != "fast" or r.get("input") != "synthetic":
-            continue
-        if not r.get("compile") or r.get("image_size", 448) != 448:
-            continue
-        key = (r["variant"], r["phase"])
-        rates[key] = max(rates.get(key, 0.0), r["img_per_s"])
-    return rates
 
 
 def flops_and_estimates(path: Path) -> None:
@@ -104,34 +77,6 @@ def flops_and_estimates(path: Path) -> None:
                 f"img/s -> {measured:.2f} h)"
             )
         print(line)
-
-
-def cpu_times(*, repeats: int, batch: int = 32, size: int = 96) -> dict[str, tuple[float, float]]:
-    """Median ms per image of the evaluation forward and of a training step per variant, at the quick-run
-    size on one thread. The variants take turns in each round, so that a busy spell of a shared CPU
-    falls on all of them alike; the first round is a warm-up."""
-    x, y = torch.randn(batch, 3, size, size), (torch.rand(batch, 20) < 0.2).float()
-    models, optimizers = {}, {}
-    for variant in VARIANTS:
-        torch.manual_seed(0)
-        models[variant] = build_model(variant, 20, "tiny", embed_dim=64)
-        optimizers[variant] = torch.optim.Adam(models[variant].parameters(), lr=3e-3)
-    times: dict[str, tuple[list, list]] = {v: ([], []) for v in VARIANTS}
-    for _ in range(repeats + 1):
-        for variant, model in models.items():
-            model.eval()
-            start = time.perf_counter()
-            with torch.no_grad():
-                forward_scores(model, x, amp="none", intermediates=True)
-            middle = time.perf_counter()
-            model.train()
-            train_step(model, (x, y), optimizers[variant], amp="none", grad_clip=None)
-            times[variant][0].append(middle - start)
-            times[variant][1].append(time.perf_counter() - middle)
-    return {
-        v: (1e3 * statistics.median(f[1:]) / batch, 1e3 * statistics.median(t[1:]) / batch)
-        for v, (f, t) in times.items()
-    }
 
 
 def quick_runs(seeds: list[int], variants: list[str], lr: float) -> None:
@@ -180,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         f"\nCPU ms per image, tiny backbone, 20 classes, D = 64, 96 px, batch 32, one thread "
         f"(median of {args.repeats}):"
     )
-    for variant, (forward, step) in cpu_times(repeats=args.repeats).items():
+    for variant, (forward, step) in cpu_ms_per_image(VARIANTS, repeats=args.repeats).items():
         print(f"  {variant:<12} forward {forward:6.2f}   training step {step:6.2f}")
     if args.runs:
         quick_runs([int(s) for s in args.seeds.split(",")], args.variants.split(","), args.lr)

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from dbdgcn_lib.bench import append_result, load_results
+from dbdgcn_lib.bench import append_result, cpu_ms_per_image, forward_flops, load_results, recorded_rates
 from dbdgcn_lib.models import VARIANTS
 from dbdgcn_lib.training import PRESETS, coco_run_hours, get_preset
 
@@ -262,6 +262,40 @@ def test_estimates_pair_train_and_eval_rates_per_setting():
     assert row["hours"] == pytest.approx(2 * 200 / 3600)  # 2 x (82,081 / 820.81 + 40,137 / 401.37) s
     assert "fast batch 256 compiled jpeg/uint8" in report.format_estimates([row])
     assert "not measured" in report.format_estimates([])
+
+
+def test_recorded_rates_keep_the_best_compiled_synthetic_rate_per_variant_and_phase(tmp_path):
+    fast = {"status": "ok", "mode": "fast", "input": "synthetic", "compile": True, "image_size": 448}
+    records = [
+        fast | {"variant": "resnet", "phase": "train", "img_per_s": 900.0},
+        fast | {"variant": "resnet", "phase": "train", "img_per_s": 1000.0},  # the best is kept
+        fast | {"variant": "resnet", "phase": "eval", "img_per_s": 3000.0},
+        fast | {"variant": "resnet", "phase": "eval", "img_per_s": 9e9, "compile": False},
+        fast | {"variant": "resnet", "phase": "eval", "img_per_s": 9e9, "input": "jpeg"},
+        fast | {"variant": "resnet", "phase": "eval", "img_per_s": 9e9, "mode": "released"},
+        fast | {"variant": "resnet", "phase": "eval", "img_per_s": 9e9, "status": "oom"},
+        fast | {"variant": "db_dgcn", "phase": "train", "img_per_s": 9e9, "image_size": 224},
+    ]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema": 2, "env": {}, "results": records}))
+    assert recorded_rates(path) == {("resnet", "train"): 1000.0, ("resnet", "eval"): 3000.0}
+    assert recorded_rates(path, image_size=224) == {("db_dgcn", "train"): 9e9}
+    assert recorded_rates(OLD_RESULTS)["db_dgcn", "train"] > 0  # the recorded H200 file
+
+
+def test_forward_flops_count_the_backbone_and_the_head_apart():
+    trunk, head = forward_flops("resnet", 10, "tiny", 64)
+    assert head == 2 * 10 * 128  # GMP + Linear(128, 10): one multiply-add per weight (tiny's c4 = 128)
+    for variant in ("db_dgcn", "q2l", "ml_decoder"):
+        assert forward_flops(variant, 10, "tiny", 64, embed_dim=16)[0] == trunk  # the same backbone
+    small, large = (forward_flops("q2l", 10, "tiny", 64, embed_dim=d)[1] for d in (16, 32))
+    assert large > 2 * small  # attention and feed-forward grow with D squared
+
+
+def test_cpu_ms_per_image_times_every_variant():
+    times = cpu_ms_per_image(["resnet", "ml_decoder"], repeats=1, batch=2, image_size=32, num_classes=4)
+    assert set(times) == {"resnet", "ml_decoder"}
+    assert all(forward > 0 and step > 0 for forward, step in times.values())
 
 
 def test_head_share_is_against_resnet_at_the_same_settings():
