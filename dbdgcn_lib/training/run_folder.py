@@ -28,6 +28,7 @@ import socket
 import time
 from pathlib import Path
 
+from dbdgcn_lib.paths import display_path
 from dbdgcn_lib.training.checkpoint import copy_checkpoint, save_checkpoint
 from dbdgcn_lib.utils import fsync_dir, write_text_atomic
 
@@ -142,8 +143,9 @@ class RunFolder:
         fsync_dir(self.path)
         self.replacing = True
         self.notes.append(
-            f"replacing the run in {self.path}: the old one waits in {self.previous} until the new run "
-            "writes its first checkpoint (and comes back if it fails before)"
+            f"replacing the run in {display_path(self.path)}: the old one waits in "
+            f"{display_path(self.previous)} until the new run writes its first checkpoint (and comes back if "
+            "it fails before)"
         )
 
     def _restore_previous(self) -> None:

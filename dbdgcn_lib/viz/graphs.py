@@ -268,6 +268,9 @@ def adjacency_pair(
 ) -> Figure:
     """Static prior A, one image's dynamic A_d, and A_d - A side by side (3 maps + 3 colour bars).
 
+    The difference is for orientation only (its title says so): the prior's rows sum to 1 with most
+    weight on the diagonal, while every entry of A_d is a sigmoid of its own, so the scales differ.
+
     ``dynamic_A``: (C, C), or (1, C, C). ``classes`` (names or indices) restricts all three to a subset,
     e.g. the image's true and predicted labels; values are written in the cells when there are at most
     12 classes (``annotate``).
@@ -294,7 +297,7 @@ def adjacency_pair(
     panels = (
         (s, "static A (prior)", cmap, 0.0, 1.0),
         (d, "dynamic A_d (this image)", cmap, 0.0, 1.0),
-        (diff, "A_d \u2212 A", "RdBu_r", -span, span),
+        (diff, "A_d \u2212 A\n(for orientation only)", "RdBu_r", -span, span),
     )
     size = tick_fontsize(k)
     for j, (ax, (mat, title, cm, lo, hi)) in enumerate(zip(axes, panels)):

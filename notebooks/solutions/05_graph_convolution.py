@@ -12,7 +12,8 @@ answer = leaky(A_p02 @ H_toy @ W_toy)
 # %% Exercise 2
 gcn = run.model.head.gcn
 with torch.no_grad():
-    V0 = out_rare["category_features"][:1]
+    V0 = out_rare["category_features"][:1].clone()
+    V0[:, :, intruders[0]] = 0  # the SAM saw nothing of the intruder
     H0 = V0 + gcn.static(V0)
     answer = dynamic_gcn_by_hand(H0, gcn.dynamic)[1][0]
 
