@@ -6,11 +6,12 @@ never sets `prediction`: a prediction is the student's.
 """
 
 # %% Exercise 1
-B = ((coco_P >= 0.4) & ~np.eye(coco_C, dtype=bool)).T  # transpose the binary graph, then re-weight its rows
+B = ((coco_P >= 0.5) & ~np.eye(coco_C, dtype=bool)).T  # transpose the binary graph, then re-weight its rows
 degree = B.sum(axis=1, keepdims=True)
-answer = np.where(B, 0.2 / np.maximum(degree, 1), 0.0)
-np.fill_diagonal(answer, np.where(degree[:, 0] > 0, 1 - 0.2, 1.0))
-# A_paper.T is wrong: its row i holds column i of A_paper, the weights other rows gave to i; they do not sum to 1
+answer = np.where(B, 0.25 / np.maximum(degree, 1), 0.0)
+np.fill_diagonal(answer, np.where(degree[:, 0] > 0, 1 - 0.25, 1.0))
+# the paper's adjacency transposed is wrong: its row i holds column i of the paper's, the weights other rows
+# gave to i; they do not sum to 1
 
 # %% Exercise 3
 i = names.index("bicycle")
