@@ -30,12 +30,19 @@ def stage_channels(net):
 answer = stage_channels
 
 # %% Exercise 3
-# r grows by (k - 1) * j at each layer, then j *= stride
-r, j = 1, 1
-for kernel, stride in [(7, 2), (3, 2)] + [(3, 1), (3, 1)] + [(3, 2), (3, 1)] * 3:  # stem, layer1, layers 2-4
-    r, j = r + (kernel - 1) * j, j * stride
-answer = r
-print(f"r = {r} px against a {RUN['image_size']} px input: one X4 cell {'can' if r >= RUN['image_size'] else 'cannot'} see the whole image")
+def walk(layers):
+    """(r, j) after (kernel, stride) pairs: r grows by (k - 1) * j at each layer, then j *= stride."""
+    r, j = 1, 1
+    for kernel, stride in layers:
+        r, j = r + (kernel - 1) * j, j * stride
+    return r, j
+
+
+answer = walk
+tiny_layers = [(7, 2), (3, 2)] + [(3, 1), (3, 1)] + [(3, 2), (3, 1)] * 3  # stem, layer1, layers 2-4
+r, _ = walk(tiny_layers)
+side = RUN["image_size"]
+print(f"r = {r} px against a {side} px input: one X4 cell {'can' if r >= side else 'cannot'} see the whole image")
 
 # %% Exercise 4
 def smaller_than_a_cell(annotations, side, cell):
