@@ -35,12 +35,18 @@ def default_runs_root() -> Path:
 
 def display_path(path: str | os.PathLike) -> str:
     """``path`` as a message shows it: relative to the repository when inside it (``data/coco``, which
-    the course's commands, run from the repository's folder, accept), ``~/...`` inside the home folder,
-    else as given. Notebooks print no path of the machine that ran them."""
+    the course's commands, run from the repository's folder, accept), ``$DBDGCN_DATA/...`` or
+    ``$DBDGCN_RUNS/...`` inside a data or runs root set by those variables (a shell expands it),
+    ``~/...`` inside the home folder, else as given. Notebooks print no path of the machine that ran
+    them."""
     path = Path(path).expanduser()
     if not path.is_absolute():
         return str(path)
-    for base, prefix in ((repo_root(), ""), (Path.home(), "~/")):
+    bases = [(repo_root(), "")]
+    for var in ("DBDGCN_DATA", "DBDGCN_RUNS"):  # roots set outside the repository, as "$DBDGCN_DATA/coco"
+        if os.environ.get(var):
+            bases.append((Path(os.environ[var]).expanduser(), f"${var}/"))
+    for base, prefix in (*bases, (Path.home(), "~/")):
         for candidate in (path, path.resolve()):  # the repository's path is resolved: so is a link
             if base is not None and candidate.is_relative_to(base):
                 relative = candidate.relative_to(base).as_posix()

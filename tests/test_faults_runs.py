@@ -6,6 +6,7 @@ given, a checkpoint from elsewhere is one line, and every command a message sugg
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import signal
@@ -31,6 +32,7 @@ from dbdgcn_lib.metrics import (
     resample_indices,
 )
 from dbdgcn_lib.models import build_model
+from dbdgcn_lib.paths import display_path
 from dbdgcn_lib.training import (
     CheckpointError,
     RunFolder,
@@ -87,10 +89,11 @@ def error_of(argv, capsys) -> str:
 
 def suggested(message: str) -> list[str]:
     """The command a message suggests, as arguments for ``main``: what follows ``python -m dbdgcn_lib``
-    up to the end of the message or a bracketed remark after it."""
+    up to the end of the message or a bracketed remark after it, with ``$DBDGCN_DATA`` expanded as a
+    shell would."""
     assert "python -m dbdgcn_lib " in message, message
     command = message.split("python -m dbdgcn_lib ", 1)[1].split(" (or ")[0]
-    return shlex.split(command)
+    return [os.path.expandvars(arg) for arg in shlex.split(command)]
 
 
 def run_files(folder) -> dict[str, bytes]:
@@ -120,7 +123,8 @@ def test_a_dataset_folder_is_never_replaced_without_asking(tmp_path, monkeypatch
     (default / "notes.txt").write_text("mine")
     before = read_generator(default)
     err = error_of(train_args(None, tmp_path / "run"), capsys)
-    assert str(default) in err and "size tiny" in err and f"--data {default}" in err
+    shown = display_path(default)  # "$DBDGCN_DATA/synthetic": the folder, as a shell reads it
+    assert shown == "$DBDGCN_DATA/synthetic" and "size tiny" in err and f"--data {shown}" in err
     with pytest.raises(SyntheticDatasetError, match="holds the embedded set made with size tiny"):
         quick_train(epochs=1)  # the notebooks' quick runs ask the same way
     assert read_generator(default) == before and (default / "notes.txt").read_text() == "mine"

@@ -16,12 +16,14 @@ answer = convs + norms + shortcut
 answer = torch.relu(x_ex)
 
 # %% Exercise 4
-torch.manual_seed(SEED)
-rescued = Stack(LAYERS, residual=False)
-for m in rescued.modules():
-    if isinstance(m, nn.Linear):
-        nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-        nn.init.zeros_(m.bias)
-torch.set_num_threads(1)
-answer = train(rescued, x_toy, y_toy, STEPS)
-torch.set_num_threads(threads)
+def rescued_stack(seed):
+    torch.manual_seed(seed)
+    model = Stack(LAYERS, residual=False)
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return model
+
+
+answer = rescued_stack

@@ -6,11 +6,19 @@ never sets `prediction`: a prediction is the student's.
 """
 
 # %% Exercise 1
-B = ((coco_P >= 0.4) & ~np.eye(coco_C, dtype=bool)).T  # transpose the binary graph, then re-weight its rows
-degree = B.sum(axis=1, keepdims=True)
-answer = np.where(B, 0.2 / np.maximum(degree, 1), 0.0)
-np.fill_diagonal(answer, np.where(degree[:, 0] > 0, 1 - 0.2, 1.0))
-# A_paper.T is wrong: its row i holds column i of A_paper, the weights other rows gave to i; they do not sum to 1
+def code_adjacency(nums, counts, tau, p):
+    """Transpose the binary graph of P(j | i) >= tau, then re-weight its rows like the paper's."""
+    P_ = conditional_probability(nums, counts)
+    B = ((P_ >= tau) & ~np.eye(len(P_), dtype=bool)).T
+    degree = B.sum(axis=1, keepdims=True)
+    A = np.where(B, p / np.maximum(degree, 1), 0.0)
+    np.fill_diagonal(A, np.where(degree[:, 0] > 0, 1 - p, 1.0))
+    return A
+
+
+answer = code_adjacency
+# the paper's adjacency transposed is wrong: its row i holds column i of the paper's, the weights other rows
+# gave to i; they do not sum to 1
 
 # %% Exercise 3
 i = names.index("bicycle")
