@@ -9,7 +9,8 @@ never sets `prediction`: a prediction is the student's.
 p = probabilities("db_dgcn", "val", [0])[:, 0]
 holds = targets["val"] > 0.5
 exclusive_aps = []
-for pair in biased_pairs(*cooccurrence(base_train.labels), names, top=None, min_probability=0.5):
+pairs_here = biased_pairs(*cooccurrence(base_train.labels), names, top=None, min_probability=0.5)
+for pair in pairs_here:
     b, c = pair.object_index, pair.context_index
     exclusive = holds[:, b] & ~holds[:, c]  # b without its context
     kept = exclusive | ~holds[:, b]  # the exclusive images and the images without b
@@ -17,7 +18,7 @@ for pair in biased_pairs(*cooccurrence(base_train.labels), names, top=None, min_
         ap = average_precision(p[kept][:, [b]], exclusive[kept][:, None].astype(np.float32))[0]
         exclusive_aps.append(100 * ap)
 answer = float(np.mean(exclusive_aps))
-cooccur_map = exclusive_cooccur_metrics(p, targets["val"], embedded_pairs)["cooccur_mAP"]
+cooccur_map = exclusive_cooccur_metrics(p, targets["val"], pairs_here)["cooccur_mAP"]
 print(f"exclusive mAP {answer:.1f} against co-occur mAP {cooccur_map:.1f} over {len(exclusive_aps)} pairs")
 
 # %% Exercise 4
