@@ -88,6 +88,7 @@ def test_a_cached_run_loads_instead_of_training_again(tiny, tmp_path):
     for (name, a), (_, b) in zip(first.model.state_dict().items(), again.model.state_dict().items()):
         assert torch.equal(a, b), name
     assert again.history == first.history
+    assert first.cpu_seconds > 0 and again.cpu_seconds == first.cpu_seconds  # what training it cost, kept
     np.testing.assert_array_equal(again.adjacency, first.adjacency)
     torch.testing.assert_close(again.predict("val")["logits"], first.predict("val")["logits"], rtol=0, atol=0)
     assert len(list(tmp_path.glob("*.pt"))) == 1  # the second call trained nothing

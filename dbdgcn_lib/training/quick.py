@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import os
 import queue
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -128,8 +129,10 @@ def split_tensors(
 class QuickRun:
     """What ``quick_train`` returns: the trained ``model`` (in eval mode), its ``class_names``, the
     training label statistics ``nums`` / ``counts``, the static prior ``adjacency`` it was given
-    (None for ``resnet``, the learned graph and the query heads), and ``history`` (one dict per
-    epoch: ``epoch``, ``loss`` (training), ``val_loss``, ``val_mAP``)."""
+    (None for ``resnet``, the learned graph and the query heads), ``history`` (one dict per
+    epoch: ``epoch``, ``loss`` (training), ``val_loss``, ``val_mAP``) and ``cpu_seconds``, the CPU
+    time its training took where it was trained (kept in the run cache; None for a cache file written
+    before it was recorded)."""
 
     model: MultiLabelGCN
     class_names: list[str]
@@ -141,6 +144,7 @@ class QuickRun:
     history: list[dict] = field(default_factory=list)
     threads: int | None = 1
     outputs: dict[str, dict] = field(default_factory=dict, repr=False)
+    cpu_seconds: float | None = None
 
     def tensors(self, split: str) -> SplitTensors:
         """The images and targets of ``split`` at this run's image size."""
@@ -238,6 +242,7 @@ def quick_train(
     nums, counts = cooccurrence(labels)
     split = FeatureSplit.from_labels(labels) if feature_split else None
     with _threads(threads):
+        started = time.process_time()
         seed_everything(seed)
         model = build_model(variant, len(class_names), backbone, False, embed_dim=embed_dim, **switches)
         model.to(memory_format=CHANNELS_LAST)
@@ -281,6 +286,7 @@ def quick_train(
                     f"val mAP {row['val_mAP']:.1f}"
                 )
         bar.close()
+        run.cpu_seconds = time.process_time() - started
     model.eval()
     if cache_file is not None:
         _save_cached(cache_file, run, settings)
@@ -338,6 +344,7 @@ def _save_cached(path: Path, run: QuickRun, settings: dict) -> None:
         "model_config": run.model.config.to_dict(),
         "model": run.model.state_dict(),
         "history": run.history,
+        "cpu_seconds": run.cpu_seconds,
     }
     state["checksum"] = checksum(state)
     with atomic_write(path, "wb") as f:
@@ -368,6 +375,7 @@ def _load_cached(path: Path, root: Path, threads: int | None) -> QuickRun | None
         model, list(train.dataset.categories), settings["image_size"], root, nums, counts, adjacency
     )
     run.history, run.threads = list(state["history"]), threads
+    run.cpu_seconds = state.get("cpu_seconds")
     return run
 
 
