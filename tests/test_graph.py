@@ -11,6 +11,7 @@ from dbdgcn_lib.graph import (
     cooccurrence,
     normalize_adjacency,
     static_adjacency,
+    unseen_pairs,
 )
 
 # 5 images, 4 classes; class 3 never occurs.
@@ -199,3 +200,20 @@ def test_coco_static_prior_in_both_directions():
     assert paper[person, person] == 1.0
     skis = stats.names.index("skis")
     assert paper[skis, person] > 0 and code[person, skis] > 0  # P(person | skis) is high
+
+
+def test_unseen_pairs_by_hand():
+    """Image n counts when one of its other labels never appeared with its focus class in training."""
+    train = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [1, 0, 0, 1]])
+    _, counts = cooccurrence(train)  # pairs seen: (0,1), (1,2), (0,3)
+    labels = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 1, 1], [0, 0, 1, 0]])
+    focus = np.array([0, 2, 3, 2])
+    # image 0: 1 seen with 0; image 1: 0 never with 2; image 2: 2 never with 3; image 3: no other label
+    np.testing.assert_array_equal(unseen_pairs(labels, counts, focus), [False, True, True, False])
+    rng = np.random.default_rng(0)
+    labels, focus = rng.integers(0, 2, size=(50, 6)), rng.integers(0, 6, size=50)
+    _, counts = cooccurrence(rng.integers(0, 2, size=(8, 6)))
+    loop = [any(counts[j, k] == 0 for j in np.flatnonzero(row) if j != k) for row, k in zip(labels, focus)]
+    np.testing.assert_array_equal(unseen_pairs(labels, counts, focus), loop)
+    with pytest.raises(ValueError, match="focus"):
+        unseen_pairs(labels, counts, focus[:3])

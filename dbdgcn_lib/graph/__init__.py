@@ -6,6 +6,7 @@ from dbdgcn_lib.graph.cooccurrence import (
     cooccurrence,
     normalize_adjacency,
     static_adjacency,
+    unseen_pairs,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "cooccurrence",
     "normalize_adjacency",
     "static_adjacency",
+    "unseen_pairs",
 ]

@@ -62,6 +62,29 @@ def conditional_probability(nums, counts) -> np.ndarray:
     return np.where(nums[:, None] > 0, counts / denom, 0.0)
 
 
+def unseen_pairs(labels, counts, focus) -> np.ndarray:
+    """(N,) bool: whether image n holds another label j that never appeared with its ``focus[n]`` in
+    the images ``counts`` was counted on (``counts[j, focus[n]] == 0``): a pair a static prior has no
+    edge for, such as a ``rare`` image's intruder with an object of its scene.
+
+    ``labels``: (N, C) 0/1; ``counts``: (C, C) from ``cooccurrence`` (of the training split);
+    ``focus``: (N,) one class index per image.
+    """
+    y = _as_numpy(labels).astype(bool)
+    counts = _as_numpy(counts)
+    focus = _as_numpy(focus).astype(np.int64)
+    if y.ndim != 2 or counts.shape != (y.shape[1], y.shape[1]) or focus.shape != (y.shape[0],):
+        raise ValueError(
+            f"need labels (N, C), counts (C, C) and focus (N,); got {y.shape}, {counts.shape}, {focus.shape}"
+        )
+    if focus.size and (focus.min() < 0 or focus.max() >= y.shape[1]):
+        raise ValueError(f"focus holds class indices in [0, {y.shape[1]}), got {focus.min()}..{focus.max()}")
+    others = y.copy()
+    others[np.arange(len(focus)), focus] = False
+    never = counts[:, focus].T == 0  # [n, j]: j never seen with focus[n]
+    return (others & never).any(axis=1)
+
+
 def static_adjacency(
     nums, counts, tau: float = 0.4, p: float = 0.2, *, convention: str = "paper"
 ) -> np.ndarray:
