@@ -5,9 +5,11 @@
 #   make test       create .venv, install, ruff, the test suite, the tests that train tiny models once
 #                   more with another seed, then the notebooks through nbval with every exercise's
 #                   solution inserted (one smoke run proves both)
-#                   (PYTEST_ARGS="-m 'not browser'" passes options to the test-suite run)
+#                   (PYTEST_ARGS="-m 'not browser'" passes options to the test-suite run; the suite
+#                   runs on every core: PARALLEL= runs it in one process)
 #   make notebooks  execute notebooks/NN_*.ipynb in order, in place, headless, in full mode, timed
-#                   (SMOKE=1: the short version CI runs)
+#                   (SMOKE=1: the short version CI runs, into notebooks/.smoke/: the committed
+#                   notebooks keep their full outputs)
 #   make data       generate the embedded synthetic dataset in data/synthetic (if missing)
 #   make clean      remove caches and the generated synthetic data (keeps .venv, runs/ and data/coco;
 #                   `make distclean` also removes .venv)
@@ -22,8 +24,12 @@ STAMP := $(VENV)/.installed
 EXTRAS := notebooks,dev
 SYNTHETIC := data/synthetic
 SOLVED := notebooks/.solved
+SMOKE_COPIES := notebooks/.smoke
 LAB_ARGS ?=
 PYTEST_ARGS ?=
+# The suite runs on every core (pytest-xdist, one torch thread per worker; the browser tests one at a
+# time on one worker). PARALLEL= runs it in one process.
+PARALLEL ?= -n auto --dist loadgroup
 
 # Run tools from the venv with its bin/ first on PATH: the `python3` kernelspec that ipykernel
 # installs calls plain `python`, so notebooks must find the venv's interpreter through PATH.
@@ -65,8 +71,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: lint
-	$(RUN) $(SMOKE_ENV) python -m pytest -q --durations=10 $(PYTEST_ARGS) tests
-	$(RUN) $(SMOKE_ENV) python -m pytest -q $(PYTEST_ARGS) -m tiny_training --tiny-seed 1 tests  # no seed's luck
+	$(RUN) $(SMOKE_ENV) python -m pytest -q $(PARALLEL) --durations=10 $(PYTEST_ARGS) tests
+	$(RUN) $(SMOKE_ENV) python -m pytest -q $(PARALLEL) $(PYTEST_ARGS) -m tiny_training --tiny-seed 1 tests  # no seed's luck
 	@if ls notebooks/[0-9][0-9]_*.ipynb >/dev/null 2>&1; then \
 		echo "$(RUN) python scripts/solved_notebooks.py"; \
 		$(RUN) python scripts/solved_notebooks.py || exit 1; \
@@ -77,7 +83,7 @@ test: lint
 	fi
 
 notebooks: $(STAMP) $(SYNTHETIC)/generator.json
-	$(RUN) python scripts/run_notebooks.py $(if $(filter 1 true yes,$(SMOKE)),--smoke,)
+	$(RUN) python scripts/run_notebooks.py $(if $(filter 1 true yes,$(SMOKE)),--smoke --output-dir $(SMOKE_COPIES),)
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build dist $(SYNTHETIC) data/synthetic-* runs/notebook* runs/quick runs/figures \

@@ -8,6 +8,12 @@ from tiny_runs import SEED_VARIABLE
 # Figures render headless (no display on CI); set before anything imports pyplot.
 matplotlib.use("Agg")
 
+# Under pytest-xdist (`make test` runs `-n auto`), one thread per worker process and per process a
+# test starts: the workers already use every core, and more threads would only contend. Set before
+# any test module imports torch.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+
 
 def pytest_addoption(parser):
     parser.addoption(

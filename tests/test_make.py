@@ -54,10 +54,28 @@ def test_fresh_checkout_creates_venv_and_installs(tmp_path):
 
 @needs_make
 def test_make_test_trains_the_tiny_models_again_with_another_seed(tmp_path):
-    out = dry_run(scratch_checkout(tmp_path, venv=True, stamp_newer=True), "test", "PYTEST_ARGS=-x")
+    root = scratch_checkout(tmp_path, venv=True, stamp_newer=True)
+    out = dry_run(root, "test", "PYTEST_ARGS=-x")
     suite, again, *notebooks = (line for line in out.splitlines() if "python -m pytest" in line)
     assert suite.endswith("-x tests") and notebooks and all("--nbval" in line for line in notebooks)
     assert again.split("#")[0].split()[-6:] == ["-x", "-m", "tiny_training", "--tiny-seed", "1", "tests"]
+    assert "-n auto" in suite and "-n auto" in again  # on every core
+    one_process = dry_run(root, "test", "PARALLEL=")
+    assert not any(" -n " in line for line in one_process.splitlines() if "python -m pytest" in line)
+
+
+@needs_make
+def test_smoke_notebooks_never_overwrite_the_committed_full_run(tmp_path):
+    root = scratch_checkout(tmp_path, venv=True, stamp_newer=True)
+    (root / "data" / "synthetic").mkdir(parents=True)
+    (root / "data" / "synthetic" / "generator.json").write_text("{}")
+    full = [line for line in dry_run(root, "notebooks").splitlines() if "run_notebooks.py" in line]
+    smoke = [
+        line for line in dry_run(root, "notebooks", "SMOKE=1").splitlines() if "run_notebooks.py" in line
+    ]
+    assert len(full) == len(smoke) == 1
+    assert "--smoke" not in full[0] and "--output-dir" not in full[0]  # the full run, in place
+    assert smoke[0].endswith("--smoke --output-dir notebooks/.smoke")
 
 
 @needs_make

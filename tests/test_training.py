@@ -186,7 +186,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _ddp_worker(rank: int, world_size: int, port: int, root: str, out: str, pipeline: str) -> None:
+def _ddp_worker(
+    rank: int, world_size: int, port: int, root: str, out: str, pipelines: tuple[str, ...]
+) -> None:
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -197,50 +199,65 @@ def _ddp_worker(rank: int, world_size: int, port: int, root: str, out: str, pipe
     torch.set_num_threads(1)
     info = init_distributed("cpu")
     assert info == DistInfo(rank, world_size, rank)
-    # DDP training for one epoch (rank 0 writes the checkpoint), then a sharded evaluation.
-    trainer = Trainer(tiny_config(root, batch_size=4, pipeline=pipeline), out, progress=False, verbose=False)
-    trainer.fit()
-    metrics = trainer.evaluate()
-    # An odd-sized set: the sampler pads one shard with a duplicate that must be dropped.
-    val = trainer.val_set
-    subset = ImageFiles(val.image_paths[:13], val.labels[:13])
-    cpu = torch.device("cpu")
-    loader = create_loader(
-        subset, pipeline="pil", train=False, batch_size=4, workers=0, device=cpu, image_size=64, dist=info
-    )
-    p = predict_loader(trainer.model, loader, cpu, amp="none")
-    if rank == 0:
-        np.savez(os.path.join(out, "ddp.npz"), s=p.scores["s"], targets=p.targets)
-        with open(os.path.join(out, "ddp_metrics.json"), "w") as f:
-            json.dump(metrics, f)
+    for pipeline in pipelines:  # one process group for both: starting two processes is the slow part
+        # DDP training for one epoch (rank 0 writes the checkpoint), then a sharded evaluation.
+        run = os.path.join(out, pipeline)
+        trainer = Trainer(
+            tiny_config(root, batch_size=4, pipeline=pipeline), run, progress=False, verbose=False
+        )
+        trainer.fit()
+        metrics = trainer.evaluate()
+        # An odd-sized set: the sampler pads one shard with a duplicate that must be dropped.
+        val = trainer.val_set
+        subset = ImageFiles(val.image_paths[:13], val.labels[:13])
+        cpu = torch.device("cpu")
+        loader = create_loader(
+            subset, pipeline="pil", train=False, batch_size=4, workers=0, device=cpu, image_size=64, dist=info
+        )
+        p = predict_loader(trainer.model, loader, cpu, amp="none")
+        if rank == 0:
+            np.savez(os.path.join(run, "ddp.npz"), s=p.scores["s"], targets=p.targets)
+            with open(os.path.join(run, "ddp_metrics.json"), "w") as f:
+                json.dump(metrics, f)
     torch.distributed.destroy_process_group()
 
 
-@pytest.mark.parametrize("pipeline", ["pil", "nvjpeg"])  # nvjpeg: decoded in the main process
-def test_ddp_gathered_metrics_equal_single_process(tiny_root, tmp_path, pipeline):
+DDP_PIPELINES = ("pil", "nvjpeg")  # nvjpeg: decoded in the main process
+
+
+def test_ddp_gathered_metrics_equal_single_process(tiny_root, tmp_path):
     mp.spawn(
-        _ddp_worker, args=(2, _free_port(), str(tiny_root), str(tmp_path), pipeline), nprocs=2, join=True
+        _ddp_worker,
+        args=(2, _free_port(), str(tiny_root), str(tmp_path), DDP_PIPELINES),
+        nprocs=2,
+        join=True,
     )
-    ckpt = load_checkpoint(tmp_path / "last.pt")
-    assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
-    model = model_from_checkpoint(ckpt)
-    cpu = torch.device("cpu")
-    val = CocoMultiLabel(tiny_root, "val")
-    loader = create_loader(
-        val, pipeline=pipeline, train=False, batch_size=7, workers=0, device=cpu, image_size=64
-    )
-    p = predict_loader(model, loader, cpu, amp="none")
-    scores, targets = p.scores, p.targets
-    single = {name: multilabel_metrics(s, targets) for name, s in scores.items()}
-    gathered = json.loads((tmp_path / "ddp_metrics.json").read_text())
-    for name in single:
-        for key, value in single[name].items():
-            assert gathered[name][key] == pytest.approx(value, abs=1e-9, nan_ok=True), (name, key)
-    ddp = np.load(tmp_path / "ddp.npz")
-    assert ddp["s"].shape == (13, 20)
-    if pipeline == "pil":  # the subset was scored through trainer.val_set, i.e. with PIL transforms
-        np.testing.assert_allclose(ddp["s"], scores["s"][:13], rtol=1e-5, atol=1e-6)
-    np.testing.assert_array_equal(ddp["targets"], targets[:13])
+    for pipeline in DDP_PIPELINES:
+        run = tmp_path / pipeline
+        ckpt = load_checkpoint(run / "last.pt")
+        assert ckpt["epoch"] == 1 and len(ckpt["history"]) == 1
+        model = model_from_checkpoint(ckpt)
+        cpu = torch.device("cpu")
+        val = CocoMultiLabel(tiny_root, "val")
+        loader = create_loader(
+            val, pipeline=pipeline, train=False, batch_size=7, workers=0, device=cpu, image_size=64
+        )
+        p = predict_loader(model, loader, cpu, amp="none")
+        scores, targets = p.scores, p.targets
+        single = {name: multilabel_metrics(s, targets) for name, s in scores.items()}
+        gathered = json.loads((run / "ddp_metrics.json").read_text())
+        for name in single:
+            for key, value in single[name].items():
+                assert gathered[name][key] == pytest.approx(value, abs=1e-9, nan_ok=True), (
+                    pipeline,
+                    name,
+                    key,
+                )
+        ddp = np.load(run / "ddp.npz")
+        assert ddp["s"].shape == (13, 20)
+        if pipeline == "pil":  # the subset was scored through trainer.val_set, i.e. with PIL transforms
+            np.testing.assert_allclose(ddp["s"], scores["s"][:13], rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(ddp["targets"], targets[:13])
 
 
 def test_make_sgd_leaves_the_callers_groups_alone_and_states_match():
