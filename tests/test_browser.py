@@ -14,7 +14,9 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -56,6 +58,13 @@ RUN_ALL_JS = """async (path) => {
         ok => { window.__runAll = ok ? 'ok' : 'stopped at an error'; },
         err => { window.__runAll = 'failed: ' + err; });
     return true;
+}"""
+# Close every document without saving and shut its kernel down (no "save changes?" dialog).
+CLOSE_ALL_JS = """async () => {
+    for (const widget of Array.from(window.jupyterapp.shell.widgets('main'))) {
+        if (widget.sessionContext) await widget.sessionContext.shutdown();
+        widget.dispose();
+    }
 }"""
 KERNEL_IDLE_JS = """(path) => {
     const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -107,71 +116,95 @@ def wait_widgets_settled(page) -> None:
     )
 
 
-@contextlib.contextmanager
-def lab_page(folder: Path, tmp_path: Path, *, smoke: bool = True) -> Iterator:
-    """A JupyterLab server on ``folder`` (its own settings, the kernels in smoke mode) and a Chromium page;
-    on a failure, a screenshot, the server log and the browser console are kept and named."""
+@dataclass
+class Lab:
+    """One JupyterLab server (its own settings, the kernels in smoke mode, as in CI) and one Chromium
+    page with JupyterLab loaded, shared by this module's tests: starting them is most of a test's time.
+    Each test works in its own folder under ``root`` and opens its notebooks by path from there."""
+
+    base: str
+    page: Any
+    root: Path
+    notary: Path
+    log: Path
+    console: list[str]
+
+    @contextlib.contextmanager
+    def diagnosed(self, tmp_path: Path) -> Iterator[None]:
+        """A test's turn: the documents earlier tests opened are closed first (their kernels shut down,
+        nothing saved), so the page holds only this test's notebooks. On a failure, a screenshot, the
+        server log and the browser console are kept and named."""
+        self.page.evaluate(CLOSE_ALL_JS)
+        try:
+            yield
+        except Exception:
+            self.page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'failure.png'}\nserver log: {self.log}")
+            print("browser console (last 30):\n" + "\n".join(self.console[-30:]))
+            raise
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Iterator[Lab]:
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
+    root = tmp_path_factory.mktemp("lab")
+    home = tmp_path_factory.mktemp("jupyter")
+    notary = home / "notary"  # its own trust database and signing key (see trust()): a folder that must exist
+    notary.mkdir()
     port = free_port()
     jupyter = Path(sys.executable).parent / "jupyter"
     cmd = [
         str(jupyter),
         "lab",
         *server_args(port, allow_root=True),
-        f"--ServerApp.root_dir={folder}",
+        f"--ServerApp.root_dir={root}",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp, to run all cells and wait for them
-        f"--NotebookNotary.data_dir={notary_dir(tmp_path)}",  # its own trust database (see trust())
+        f"--NotebookNotary.data_dir={notary}",
     ]
-    env = isolated_env(tmp_path / "jupyter", LAB_SETTINGS)
-    if smoke:
-        env["DBDGCN_SMOKE"] = "1"  # the kernels inherit the server's environment: smoke mode, as in CI
-    log = tmp_path / "lab.log"
-    with running_server(cmd, port=port, cwd=folder, env=env, log=log, timeout=60) as base:
+    env = isolated_env(home, LAB_SETTINGS)
+    env["DBDGCN_SMOKE"] = "1"  # the kernels inherit the server's environment: smoke mode, as in CI
+    log = home / "lab.log"
+    with running_server(cmd, port=port, cwd=root, env=env, log=log, timeout=60) as base:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             console: list[str] = []
             page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
             try:
-                yield base, page
-            except Exception:
-                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-                print(f"screenshot: {tmp_path / 'failure.png'}\nserver log: {log}")
-                print("browser console (last 30):\n" + "\n".join(console[-30:]))
-                raise
+                page.goto(f"{base}/lab", wait_until="domcontentloaded", timeout=60_000)
+                page.wait_for_function("() => !!window.jupyterapp", timeout=60_000)
+                page.evaluate("async () => { await window.jupyterapp.restored; }")
+                yield Lab(base, page, root, notary, log, console)
             finally:
                 browser.close()
 
 
-def notary_dir(tmp_path: Path) -> Path:
-    """The test server's trust database and signing key (a folder that must exist)."""
-    folder = tmp_path / "jupyter" / "notary"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def copy_of_the_series(lab: Lab, name: str) -> Path:
+    """notebooks/ copied into its own folder: running or opening it never touches the committed
+    notebooks, nor another test's copy (JupyterLab autosaves a notebook a test ran)."""
+    skip = shutil.ignore_patterns(".ipynb_checkpoints", ".solved", ".smoke")
+    return Path(shutil.copytree(REPO / "notebooks", lab.root / name, ignore=skip))
 
 
-def trust(paths: list[Path], tmp_path: Path) -> None:
+def trust(paths: list[Path], notary: Path) -> None:
     """Sign ``paths`` in the test server's trust database, as ``jupyter trust`` does: JupyterLab then
     renders everything they store (saved widget views included), the strictest view to test."""
     from nbformat.sign import NotebookNotary
 
-    notary = NotebookNotary(data_dir=str(notary_dir(tmp_path)))
+    signer = NotebookNotary(data_dir=str(notary))
     for path in paths:
-        notary.sign(nbformat.read(path, as_version=4))
+        signer.sign(nbformat.read(path, as_version=4))
 
 
-def open_notebook(page, base: str, name: str, *, in_open_lab: bool = False) -> None:
-    """Open ``name`` and wait until its kernel is idle (JupyterLab has then applied the kernel's info):
-    at its address, or ``in_open_lab`` as a double click in the file browser does (no reload of
-    JupyterLab itself, which takes most of the time)."""
-    if in_open_lab:
-        page.evaluate(
-            "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', {path}); }", name
-        )
-    else:
-        page.goto(f"{base}/lab/tree/{name}", wait_until="domcontentloaded", timeout=60_000)
-    page.wait_for_function(KERNEL_IDLE_JS, arg=name, timeout=90_000)
+def open_notebook(page, path: str) -> None:
+    """Open ``path`` (relative to the server's root) as a double click in the file browser does, and
+    wait until its kernel is idle (JupyterLab has then applied the kernel's info)."""
+    page.evaluate(
+        "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', {path}); }", path
+    )
+    page.wait_for_function(KERNEL_IDLE_JS, arg=path, timeout=90_000)
 
 
 def run_all(page, name: str, run_timeout_s: float) -> None:
@@ -209,11 +242,12 @@ TOGGLE_LABELS_JS = """() => [...document.querySelectorAll('.jp-Notebook .widget-
     .map(b => ({text: b.textContent.trim(), cut: b.scrollWidth > b.clientWidth + 1}))"""
 
 
-def run_notebook_and_move_slider(folder: Path, name: str, tmp_path: Path, run_timeout_s: float) -> None:
-    """Open ``folder/name`` in JupyterLab, run all cells, check widgets, move the first slider to an end,
-    and check that an image inside a widget changed."""
-    with lab_page(folder, tmp_path) as (base, page):
-        open_notebook(page, base, name)
+def run_notebook_and_move_slider(lab: Lab, name: str, tmp_path: Path, run_timeout_s: float) -> None:
+    """Open ``name`` in JupyterLab, run all cells, check widgets, move the first slider to an end, and
+    check that an image inside a widget changed."""
+    page = lab.page
+    with lab.diagnosed(tmp_path):
+        open_notebook(page, name)
         run_all(page, name, run_timeout_s)
 
         slider = page.locator(".jp-Notebook .widget-slider").first
@@ -225,7 +259,7 @@ def run_notebook_and_move_slider(folder: Path, name: str, tmp_path: Path, run_ti
         toggles = page.evaluate(TOGGLE_LABELS_JS)
         cut = [b["text"] for b in toggles if b["cut"]]
         assert not cut, f"toggle buttons whose label is cut: {cut}"
-        if name == LABEL_GRAPH_NOTEBOOK.name:
+        if Path(name).name == LABEL_GRAPH_NOTEBOOK.name:
             assert "ML-GCN code: P(i | j)" in [b["text"] for b in toggles]
         before = page.evaluate(WIDGET_IMAGES_JS)
 
@@ -281,41 +315,32 @@ def slider_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-def test_widget_slider_updates_figure(tmp_path):
+def test_widget_slider_updates_figure(lab, tmp_path):
     """The browser machinery itself, on a notebook made here: always runs (given chromium)."""
-    require_chromium()
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    nbformat.write(slider_notebook(), folder / "slider.ipynb")
-    run_notebook_and_move_slider(folder, "slider.ipynb", tmp_path, run_timeout_s=120)
+    (lab.root / "slider").mkdir()
+    nbformat.write(slider_notebook(), lab.root / "slider" / "slider.ipynb")
+    run_notebook_and_move_slider(lab, "slider/slider.ipynb", tmp_path, run_timeout_s=120)
 
 
-def test_label_graph_notebook_in_browser(tmp_path):
+def test_label_graph_notebook_in_browser(lab, tmp_path):
     """The instructors' label-graph notebook: runs in JupyterLab, widgets render, a slider redraws."""
     if not LABEL_GRAPH_NOTEBOOK.is_file():
         pytest.skip(f"{LABEL_GRAPH_NOTEBOOK.relative_to(REPO)} does not exist yet")
-    require_chromium()
-    folder = tmp_path / "notebooks"
-    # a copy, so running it in the browser never touches the committed notebooks
-    skip = shutil.ignore_patterns(".ipynb_checkpoints", ".solved", ".smoke")
-    shutil.copytree(REPO / "notebooks", folder, ignore=skip)
-    run_notebook_and_move_slider(folder, LABEL_GRAPH_NOTEBOOK.name, tmp_path, run_timeout_s=300)
+    copy_of_the_series(lab, "run")
+    run_notebook_and_move_slider(lab, f"run/{LABEL_GRAPH_NOTEBOOK.name}", tmp_path, run_timeout_s=300)
 
 
-def test_committed_notebooks_as_a_student_opens_them(tmp_path):
+def test_committed_notebooks_as_a_student_opens_them(lab, tmp_path):
     """Opened (trusted), not run: no widget control (dead or alive), each explorer's one line, no
     solution, no experiment's outcome, a way to reveal a solution, and the notebook not marked modified.
     The notebooks as they were before (saved widget state, hidden solution cells, kernelspec "Python 3")
     fail each of these."""
-    require_chromium()
-    folder = tmp_path / "notebooks"
-    shutil.copytree(
-        REPO / "notebooks", folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints", ".solved", ".smoke")
-    )
-    trust([folder / name for name in EXPLORER_NOTEBOOKS], tmp_path)
-    with lab_page(folder, tmp_path) as (base, page):
+    folder = copy_of_the_series(lab, "as_opened")
+    trust([folder / name for name in EXPLORER_NOTEBOOKS], lab.notary)
+    page = lab.page
+    with lab.diagnosed(tmp_path):
         for name in EXPLORER_NOTEBOOKS:
-            open_notebook(page, base, name, in_open_lab=name != EXPLORER_NOTEBOOKS[0])
+            open_notebook(page, f"as_opened/{name}")
             page.wait_for_timeout(2000)  # JupyterLab's metadata updates after the kernel's info
             seen = page.evaluate(AS_OPENED_JS)
             assert seen["dirty"] is False, f"{name} is marked modified on open"
@@ -326,10 +351,9 @@ def test_committed_notebooks_as_a_student_opens_them(tmp_path):
             assert seen["stuckLines"] >= 1, f"{name}: no exercise says how to reveal its solution"
 
 
-def test_solution_puts_the_code_into_a_new_cell(tmp_path):
+def test_solution_puts_the_code_into_a_new_cell(lab, tmp_path):
     """``solution(n)`` in JupyterLab: a new cell below the one that called it holds the solution."""
-    require_chromium()
-    folder = tmp_path / "notebooks"
+    folder = lab.root / "solution"
     (folder / "solutions").mkdir(parents=True)
     (folder / "solutions" / "42_topic.py").write_text("# %% Exercise 1\nanswer = 6 * 7\n")
     cells = [
@@ -343,9 +367,10 @@ def test_solution_puts_the_code_into_a_new_cell(tmp_path):
         "language": "python",
     }
     nbformat.write(nb, folder / "42_topic.ipynb")
-    with lab_page(folder, tmp_path, smoke=False) as (base, page):
-        open_notebook(page, base, "42_topic.ipynb")
-        run_all(page, "42_topic.ipynb", run_timeout_s=120)
+    page = lab.page
+    with lab.diagnosed(tmp_path):
+        open_notebook(page, "solution/42_topic.ipynb")
+        run_all(page, "solution/42_topic.ipynb", run_timeout_s=120)
         sources = page.evaluate(
             "() => window.jupyterapp.shell.currentWidget.content.widgets"
             ".map(cell => cell.model.sharedModel.getSource())"
