@@ -27,9 +27,10 @@ SOLVED := notebooks/.solved
 SMOKE_COPIES := notebooks/.smoke
 LAB_ARGS ?=
 PYTEST_ARGS ?=
-# The suite runs on every core (pytest-xdist, one torch thread per worker; the browser tests one at a
-# time on one worker). PARALLEL= runs it in one process.
-PARALLEL ?= -n auto --dist loadgroup
+# The suite runs on every core: pytest-xdist, one torch thread per worker, each test file on one worker
+# (a file's shared fixtures, a trained run or the browser tests' JupyterLab, are made once).
+# PARALLEL= runs it in one process.
+PARALLEL ?= -n auto --dist loadfile
 
 # Run tools from the venv with its bin/ first on PATH: the `python3` kernelspec that ipykernel
 # installs calls plain `python`, so notebooks must find the venv's interpreter through PATH.

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from labserver import REPO, free_port, isolated_env, running_server, server_args
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]  # one at a time
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path(os.environ.get("DBDGCN_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = [

@@ -59,7 +59,7 @@ def test_make_test_trains_the_tiny_models_again_with_another_seed(tmp_path):
     suite, again, *notebooks = (line for line in out.splitlines() if "python -m pytest" in line)
     assert suite.endswith("-x tests") and notebooks and all("--nbval" in line for line in notebooks)
     assert again.split("#")[0].split()[-6:] == ["-x", "-m", "tiny_training", "--tiny-seed", "1", "tests"]
-    assert "-n auto" in suite and "-n auto" in again  # on every core
+    assert "-n auto --dist loadfile" in suite and "-n auto" in again  # every core, a file on one worker
     one_process = dry_run(root, "test", "PARALLEL=")
     assert not any(" -n " in line for line in one_process.splitlines() if "python -m pytest" in line)
 
