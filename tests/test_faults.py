@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 import torch
-from tiny_runs import tensor_data_offset, tiny_config
+from tiny_runs import edited, tensor_data_offset, tiny_config
 from torch.utils.data import DistributedSampler
 
 from dbdgcn_lib.cli import main
@@ -126,9 +126,12 @@ def test_best_is_right_whatever_moment_the_kill_comes(root, finished, tmp_path, 
     """best.pt is written first and last.pt linked to it: a kill between the two leaves best.pt at the
     new best epoch and last.pt one epoch behind, which a resume trains again."""
     run = shutil.copytree(finished, tmp_path / "run")
+
     # Epoch 1 recorded as scoring 0, so that epoch 2 is a new best however well it learns on this CPU.
-    epoch_1 = {k: v for k, v in load_checkpoint(run / "last.pt").items() if k not in ("path", "checksum")}
-    epoch_1["best_mAP"] = epoch_1["history"][0]["val_mAP"] = 0.0
+    def scored_0(ckpt):
+        ckpt["best_mAP"] = ckpt["history"][0]["val_mAP"] = 0.0
+
+    epoch_1 = edited(load_checkpoint(run / "last.pt"), scored_0)
     for name in ("best.pt", "last.pt"):
         save_checkpoint(run / name, epoch_1)
 

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from tiny_runs import tensor_data_offset, tiny_config
+from tiny_runs import edited, tensor_data_offset, tiny_config
 
 from dbdgcn_lib.cli import build_parser, main
 from dbdgcn_lib.cli.train import _overrides
@@ -274,7 +274,8 @@ def test_a_moved_dataset_points_to_data(root, finished, tmp_path, capsys):
     gone = tmp_path / "gone"  # where the run was trained: the data is not there any more
     path = tmp_path / "best.pt"
     save_checkpoint(
-        path, _edit(load_checkpoint(finished / "best.pt"), lambda c: c["train_config"].update(data=str(gone)))
+        path,
+        edited(load_checkpoint(finished / "best.pt"), lambda c: c["train_config"].update(data=str(gone))),
     )
     err = error_of(["evaluate", "--checkpoint", str(path), "--workers", "0"], capsys)
     assert f"dataset root {gone} does not exist" in err and "point --data at its new place" in err
@@ -289,7 +290,8 @@ def test_the_command_that_creates_a_missing_dataset_works(finished, tmp_path, ca
     gone = tmp_path / "gone"
     path = tmp_path / "best.pt"
     save_checkpoint(
-        path, _edit(load_checkpoint(finished / "best.pt"), lambda c: c["train_config"].update(data=str(gone)))
+        path,
+        edited(load_checkpoint(finished / "best.pt"), lambda c: c["train_config"].update(data=str(gone))),
     )
     command = suggested(error_of(["evaluate", "--checkpoint", str(path), "--workers", "0"], capsys))
     assert command == ["data", "synthetic", "--root", str(gone)]
@@ -338,12 +340,6 @@ def test_train_command_reproduces_the_config(root):
 # ---------------------------------------------------------------------------------------------
 
 
-def _edit(ckpt: dict, change) -> dict:
-    ckpt = {k: v for k, v in ckpt.items() if k not in ("path", "checksum")}
-    change(ckpt)
-    return ckpt
-
-
 @pytest.mark.parametrize(
     ("change", "says"),
     [
@@ -357,7 +353,7 @@ def _edit(ckpt: dict, change) -> dict:
 )
 def test_a_checkpoint_of_another_version_is_one_line(finished, tmp_path, capsys, change, says):
     path = tmp_path / "other.pt"
-    save_checkpoint(path, _edit(load_checkpoint(finished / "best.pt"), change))  # a valid checksum
+    save_checkpoint(path, edited(load_checkpoint(finished / "best.pt"), change))  # a valid checksum
     for argv in (["evaluate", "--checkpoint", str(path)], ["predict", str(path), "--checkpoint", str(path)]):
         err = error_of(argv, capsys)
         assert str(path) in err and says in err and "another version of dbdgcn_lib" in err

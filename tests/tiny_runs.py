@@ -51,3 +51,11 @@ def tensor_data_offset(path) -> int:
         f.seek(info.header_offset + 26)
         name_len, extra_len = np.frombuffer(f.read(4), dtype="<u2")
     return info.header_offset + 30 + int(name_len) + int(extra_len) + info.file_size // 2
+
+
+def edited(ckpt: dict, change) -> dict:
+    """A loaded checkpoint changed by ``change(ckpt)``, without what ``load_checkpoint`` adds (``path``,
+    ``checksum``): ``save_checkpoint`` then writes it with a valid checksum."""
+    ckpt = {k: v for k, v in ckpt.items() if k not in ("path", "checksum")}
+    change(ckpt)
+    return ckpt
